@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Installs and starts the real servers that integration tests and benchmarks talk to, natively
+# (no Docker on these machines). Idempotent: a server already answering on its port is left alone.
+#
+#   scripts/services.sh install        install what is missing (downloads cached in .cache/)
+#   scripts/services.sh up             install, start what is not running; prints the names it started
+#   scripts/services.sh down [NAME…]   stop the named servers (default: all) that this script started
+#   scripts/services.sh env            print the environment variables that point at the servers
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE="$ROOT/.cache"
+RUN="$CACHE/run"
+VALKEY_PORT=${FFD_VALKEY_PORT:-16379}
+SQS_PORT=${FFD_SQS_PORT:-14566}
+ALL_SERVICES=(valkey sqs)
+
+log() { echo "services: $*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() { # name port
+  for _ in $(seq 1 200); do
+    port_open "$2" && return 0
+    sleep 0.1
+  done
+  log "$1 did not open port $2 within 20 s; see $RUN/$1.log"
+  return 1
+}
+
+install_valkey() {
+  command -v valkey-server >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || { log "valkey-server is missing and installing it needs root (apt-get)"; return 1; }
+  log "installing valkey-server 8 from bookworm-backports"
+  local list=/etc/apt/sources.list.d/backports.list
+  grep -qs bookworm-backports "$list" || echo "deb http://deb.debian.org/debian bookworm-backports main" >"$list"
+  mkdir -p "$CACHE/apt/partial"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports \
+    -o Dir::Cache::archives="$CACHE/apt" valkey-server >/dev/null
+}
+
+install_sqs() {
+  # fauxqs (SQS + S3 in Node) is a pinned devDependency: npm ci already brought it.
+  [ -f "$ROOT/node_modules/fauxqs/package.json" ] || { log "fauxqs missing: run npm ci first"; return 1; }
+}
+
+start_valkey() {
+  valkey-server --port "$VALKEY_PORT" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
+    --pidfile "$RUN/valkey.pid" --logfile "$RUN/valkey.log"
+  wait_for_port valkey "$VALKEY_PORT"
+}
+
+start_sqs() {
+  FAUXQS_PORT="$SQS_PORT" nohup node "$ROOT/scripts/fauxqs-server.mjs" >"$RUN/sqs.log" 2>&1 &
+  echo $! >"$RUN/sqs.pid"
+  wait_for_port sqs "$SQS_PORT"
+}
+
+port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; sqs) echo "$SQS_PORT" ;; esac; }
+
+cmd_install() { install_valkey; install_sqs; }
+
+cmd_up() {
+  cmd_install
+  mkdir -p "$RUN"
+  local name
+  for name in "${ALL_SERVICES[@]}"; do
+    if port_open "$(port_of "$name")"; then
+      log "$name already answers on port $(port_of "$name")"
+    else
+      log "starting $name on port $(port_of "$name")"
+      "start_$name"
+      echo "$name"
+    fi
+  done
+}
+
+cmd_down() {
+  local names=("$@") name pid
+  [ ${#names[@]} -gt 0 ] || names=("${ALL_SERVICES[@]}")
+  for name in "${names[@]}"; do
+    [ -f "$RUN/$name.pid" ] || continue
+    pid=$(cat "$RUN/$name.pid")
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      log "stopped $name"
+    fi
+    rm -f "$RUN/$name.pid"
+  done
+}
+
+cmd_env() {
+  cat <<ENV
+export FFD_TEST_VALKEY_URL=redis://127.0.0.1:$VALKEY_PORT
+export FFD_TEST_AWS_ENDPOINT=http://127.0.0.1:$SQS_PORT
+ENV
+}
+
+case "${1:-up}" in
+  install) cmd_install ;;
+  up) cmd_up ;;
+  down) shift; cmd_down "$@" ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 install|up|down [name…]|env" >&2; exit 2 ;;
+esac

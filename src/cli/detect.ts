@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../config/load.js';
+import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { emptyCounts, type RunSummary } from '../pipeline/summary.js';
+import { Runtime } from '../runtime/runtime.js';
+import { pollingStrategy } from '../../strategies/polling.js';
+import { overridesFrom } from './options.js';
+import { writeLine } from './output.js';
+
+export interface DetectFlags {
+  config?: string;
+  candidates?: string;
+  column?: string;
+  flags?: string;
+  dryRun?: boolean;
+  rateLimit?: number;
+  budget?: number;
+  stateFile?: string;
+  logLevel?: string;
+}
+
+/**
+ * `ff-detector detect`: one polling run now. Stdout carries the message bodies (stdout sink or
+ * --dry-run), then the run summary as the last line, also when the run fails after start-up.
+ * Configuration and rules errors exit 2 before any run starts.
+ */
+export async function detectCommand(flags: DetectFlags): Promise<number> {
+  const logger = createLogger(flags.logLevel);
+  const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
+  const runtime = new Runtime(config, logger);
+  const startedAt = new Date();
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let summary: RunSummary;
+  try {
+    summary = await pollingStrategy.run(runtime, { dryRun: flags.dryRun ?? false, signal: abort.signal });
+  } catch (error) {
+    if (error instanceof FfError && error.exitCode !== EXIT_RUN_FAILED) throw error;
+    logger.error({ err: error }, `detection run failed: ${errorMessage(error)}`);
+    summary = failedSummary(error, startedAt, flags.dryRun ?? false, config.enqueue.budget);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await runtime.close();
+  }
+  await writeLine(process.stdout, JSON.stringify(summary));
+  return summary.status === 'ok' ? EXIT_OK : EXIT_RUN_FAILED;
+}
+
+function failedSummary(error: unknown, startedAt: Date, dryRun: boolean, budget: number): RunSummary {
+  return {
+    runId: randomUUID(),
+    strategy: 'polling',
+    status: 'failed',
+    dryRun,
+    budget: budget === 0 ? null : budget,
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - startedAt.getTime(),
+    ...emptyCounts(),
+    invalidExamples: [],
+    error: errorMessage(error),
+  };
+}

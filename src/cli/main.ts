@@ -1,0 +1,47 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_RUN_FAILED, EXIT_USAGE, FfError, errorMessage } from '../errors.js';
+import { checkCommand } from './check.js';
+import { detectCommand } from './detect.js';
+import { numberOption } from './options.js';
+
+const program = new Command('ff-detector')
+  .description('Finds users newly enabled for a feature flag and enqueues the backfill each one is missing.')
+  .showHelpAfterError()
+  .exitOverride();
+
+const common = (command: Command): Command =>
+  command
+    .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
+    .option('--flags <path|s3://…>', 'flag rules file')
+    .option('--state-file <path>', 'file-backed state journal (when VALKEY_URL is unset)')
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
+
+common(program.command('detect'))
+  .description('run one polling detection now; the last stdout line is the run summary JSON')
+  .option('--candidates <path|s3://…>', 'candidate user IDs: one per line, or CSV with --column; gzip detected')
+  .option('--column <name>', 'CSV column holding the user ID')
+  .option('--dry-run', 'write the messages that would be sent to stdout; change no state')
+  .option('--rate-limit <msgs/s>', 'messages per second (default 10)', numberOption)
+  .option('--budget <users>', 'max users enqueued this run, 0 = no limit (default 36000)', numberOption)
+  .action(async (flags) => {
+    process.exitCode = await detectCommand(flags);
+  });
+
+common(program.command('check'))
+  .description('print, per user, the flag result, whether known, whether loaded_users:{id} exists')
+  .argument('<userIds...>')
+  .option('--json', 'one JSON object per user instead of a table')
+  .action(async (userIds: string[], flags) => {
+    process.exitCode = await checkCommand(userIds, flags);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    process.stderr.write(`ff-detector: ${errorMessage(error)}\n`);
+    process.exitCode = error instanceof FfError ? error.exitCode : EXIT_RUN_FAILED;
+  }
+}

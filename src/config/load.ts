@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { ValidationError, FfError, errorMessage } from '../errors.js';
+import { configSchema, type Config } from './schema.js';
+
+/** The package's root: the embedded default's sample files live in its config/ folder. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+type Layer = Record<string, unknown>;
+
+export interface LoadConfigOptions {
+  /** YAML or JSON file (--config). */
+  configPath?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** CLI flags, already shaped like the config (e.g. { enqueue: { budget: 5 } }). */
+  overrides?: Layer;
+  cwd?: string;
+}
+
+/** Fields holding file locations, with the folder a default value is relative to. */
+const PATH_FIELDS: ReadonlyArray<{ section: string; key: string; defaultBase: 'package' | 'cwd' }> = [
+  { section: 'candidates', key: 'path', defaultBase: 'package' },
+  { section: 'flags', key: 'rules', defaultBase: 'package' },
+  { section: 'state', key: 'file', defaultBase: 'cwd' },
+];
+
+/**
+ * Builds the configuration from defaults → file → environment → flags and validates it once,
+ * naming every bad field. Relative paths resolve against the config file's folder (file layer),
+ * the working directory (flags) or the package root (embedded defaults).
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const fileLayer = options.configPath ? readConfigFile(path.resolve(cwd, options.configPath)) : {};
+  const flagLayer = resolvePaths(options.overrides ?? {}, cwd);
+  const merged = mergeLayers(mergeLayers(fileLayer, envLayer(env)), flagLayer);
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const source = options.configPath ? `configuration (${options.configPath} + environment + flags)` : 'configuration';
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      source,
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+    );
+  }
+  const config = parsed.data;
+  for (const field of PATH_FIELDS) {
+    const given = sectionOf(merged, field.section)?.[field.key];
+    if (given !== undefined) continue;
+    const section = config[field.section as 'candidates' | 'flags' | 'state'] as Record<string, unknown>;
+    const base = field.defaultBase === 'package' ? PACKAGE_ROOT : cwd;
+    section[field.key] = resolveLocation(String(section[field.key]), base);
+  }
+  return config;
+}
+
+function readConfigFile(file: string): Layer {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new FfError('CONFIG_INVALID', `cannot read config file ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+  let value: unknown;
+  try {
+    value = YAML.parse(text, { prettyErrors: true });
+  } catch (error) {
+    throw new ValidationError('CONFIG_INVALID', `config file ${file}`, [`not valid YAML/JSON: ${errorMessage(error)}`]);
+  }
+  if (value === null || value === undefined) return {};
+  if (!isRecord(value)) throw new ValidationError('CONFIG_INVALID', `config file ${file}`, ['(root): must be a mapping']);
+  return resolvePaths(value, path.dirname(file));
+}
+
+function envLayer(env: NodeJS.ProcessEnv): Layer {
+  const layer: Layer = {};
+  if (env.VALKEY_URL) layer.state = { valkeyUrl: env.VALKEY_URL };
+  if (env.SQS_QUEUE_URL) layer.sqs = { queueUrl: env.SQS_QUEUE_URL };
+  return layer;
+}
+
+function resolvePaths(layer: Layer, base: string): Layer {
+  const copy: Layer = { ...layer };
+  for (const field of PATH_FIELDS) {
+    const section = sectionOf(copy, field.section);
+    const value = section?.[field.key];
+    if (section && typeof value === 'string') {
+      copy[field.section] = { ...section, [field.key]: resolveLocation(value, base) };
+    }
+  }
+  return copy;
+}
+
+/** s3:// URIs stay as they are; local paths become absolute. */
+export function resolveLocation(location: string, base: string): string {
+  return location.startsWith('s3://') ? location : path.resolve(base, location);
+}
+
+function mergeLayers(lower: Layer, upper: Layer): Layer {
+  const result: Layer = { ...lower };
+  for (const [key, value] of Object.entries(upper)) {
+    const below = result[key];
+    result[key] = isRecord(value) && isRecord(below) ? mergeLayers(below, value) : value;
+  }
+  return result;
+}
+
+function sectionOf(layer: Layer, name: string): Layer | undefined {
+  const section = layer[name];
+  return isRecord(section) ? section : undefined;
+}
+
+function isRecord(value: unknown): value is Layer {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/**
+ * The one typed configuration. Every option has its default here; README's configuration
+ * reference lists the same names. Layers: these defaults → YAML file (--config) → environment →
+ * CLI flags (see load.ts).
+ */
+const positiveInt = z.number().int().positive();
+
+export const DEFAULT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$';
+
+export const configSchema = z
+  .object({
+    /** The flag whose newly enabled users get a backfill. */
+    flag: z.string().min(1).default('consumer_graph_ingestion'),
+    /** Candidate IDs that do not match are counted as `invalid` and never sent. */
+    idPattern: z
+      .string()
+      .default(DEFAULT_ID_PATTERN)
+      .refine(isValidRegExp, { message: 'is not a valid regular expression' }),
+    candidates: z
+      .object({
+        source: z.enum(['file']).default('file'),
+        /** Local path or s3://bucket/key; gzip is detected from the content. */
+        path: z.string().min(1).default('config/sample-candidates.txt'),
+        /** CSV column holding the ID; when unset the file has one ID per line. */
+        column: z.string().min(1).nullable().default(null),
+        batchSize: positiveInt.max(100_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
+    flags: z
+      .object({
+        checker: z.enum(['rules']).default('rules'),
+        /** Flag rules file (YAML or JSON): local path or s3:// URI. */
+        rules: z.string().min(1).default('config/flag-rules.yaml'),
+      })
+      .strict()
+      .prefault({}),
+    state: z
+      .object({
+        /** Valkey URL (env VALKEY_URL). Unset: the embedded file-backed store. */
+        valkeyUrl: z.string().url().nullable().default(null),
+        /** File-backed store's journal, used when valkeyUrl is unset. */
+        file: z.string().min(1).default('.ff-detector/state.journal'),
+        knownSetKey: z.string().min(1).default('backfill:known_enabled_users'),
+        loadedKeyPrefix: z.string().min(1).default('loaded_users:'),
+        detectorKeyPrefix: z.string().min(1).default('backfill:detector:'),
+        /** Remove known users who are now disabled, so a re-enable is detected again. */
+        forgetDisabled: z.boolean().default(true),
+        /** Candidate batches classified concurrently (each is one SMISMEMBER round trip). */
+        maxInFlightBatches: positiveInt.max(64).default(8),
+        connectTimeoutMs: positiveInt.default(5000),
+      })
+      .strict()
+      .prefault({}),
+    sqs: z
+      .object({
+        /** Queue URL (env SQS_QUEUE_URL). Unset: messages go to stdout. */
+        queueUrl: z.string().url().nullable().default(null),
+        /** Attempts the AWS SDK makes for one SendMessageBatch request before the run fails. */
+        maxAttempts: positiveInt.max(20).default(3),
+        /** Extra attempts for entries SQS reports Failed with SenderFault=false. */
+        entryRetries: z.number().int().min(0).max(20).default(4),
+        retryBaseMs: positiveInt.default(200),
+        retryMaxMs: positiveInt.default(5000),
+        requestTimeoutMs: positiveInt.default(10_000),
+        /** SendMessageBatch calls in flight at once (each ≤ 10 messages). */
+        concurrency: positiveInt.max(32).default(1),
+      })
+      .strict()
+      .prefault({}),
+    enqueue: z
+      .object({
+        /** Messages per second, never exceeded in any 1-second window. */
+        rateLimit: z.number().positive().max(100_000).default(10),
+        /** Users enqueued at most per run (0 = no limit); the rest wait for the next run. */
+        budget: z.number().int().min(0).default(36_000),
+        reason: z.string().min(1).default('feature_flag_enabled'),
+        requestIdPrefix: z.string().min(1).default('detector'),
+        lookbackDays: positiveInt.default(365),
+        priority: z.string().min(1).default('low'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+function isValidRegExp(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}

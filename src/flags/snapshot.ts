@@ -1,0 +1,69 @@
+import { createRolloutTest, type BucketingConfig, type RolloutTest } from './bucketing.js';
+import type { FlagResult } from './types.js';
+
+export interface FlagSnapshotInput {
+  flag: string;
+  enabled: boolean;
+  users: Iterable<string>;
+  excludedUsers: Iterable<string>;
+  segments: ReadonlyMap<string, Iterable<string>>;
+  percentage: number;
+  bucketing: BucketingConfig;
+  /** Rules present in the source that cannot be decided offline (e.g. "groups: admins"). */
+  unevaluableRules: readonly string[];
+}
+
+/**
+ * One flag's rules, evaluated in-process with set lookups. Precedence: switched off → disabled;
+ * excluded → disabled; explicit user or segment member → enabled; else the percentage rollout;
+ * a user the rollout leaves out is unevaluable when rules we cannot evaluate exist.
+ */
+export class FlagSnapshot {
+  readonly flag: string;
+  readonly enabled: boolean;
+  readonly percentage: number;
+  readonly bucketing: BucketingConfig;
+  readonly unevaluableRules: readonly string[];
+  readonly segmentSizes: ReadonlyMap<string, number>;
+  private readonly allowed = new Set<string>();
+  private readonly excluded: ReadonlySet<string>;
+  private readonly inRollout: RolloutTest;
+
+  constructor(input: FlagSnapshotInput) {
+    this.flag = input.flag;
+    this.enabled = input.enabled;
+    this.percentage = input.percentage;
+    this.bucketing = input.bucketing;
+    this.unevaluableRules = input.unevaluableRules;
+    this.excluded = new Set(input.excludedUsers);
+    for (const id of input.users) this.allowed.add(id);
+    const sizes = new Map<string, number>();
+    for (const [name, members] of input.segments) {
+      let count = 0;
+      for (const id of members) {
+        this.allowed.add(id);
+        count++;
+      }
+      sizes.set(name, count);
+    }
+    this.segmentSizes = sizes;
+    this.inRollout = createRolloutTest(input.flag, input.percentage, input.bucketing);
+  }
+
+  evaluate(userId: string): FlagResult {
+    if (!this.enabled || this.excluded.has(userId)) return 'disabled';
+    if (this.allowed.has(userId) || this.inRollout(userId)) return 'enabled';
+    return this.unevaluableRules.length > 0 ? 'unevaluable' : 'disabled';
+  }
+
+  evaluateBatch(userIds: readonly string[]): FlagResult[] {
+    const results = new Array<FlagResult>(userIds.length);
+    for (let i = 0; i < userIds.length; i++) results[i] = this.evaluate(userIds[i] as string);
+    return results;
+  }
+
+  describe(): string {
+    const segments = [...this.segmentSizes].map(([name, size]) => `${name}(${size})`).join(', ') || 'none';
+    return `flag ${this.flag}: ${this.enabled ? 'on' : 'off'}, ${this.allowed.size} allowed users incl. segments [${segments}], ${this.excluded.size} excluded, ${this.percentage}% by ${this.bucketing.algorithm}`;
+  }
+}

@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import type { CandidateSource } from '../candidates/types.js';
+import { FfError, errorMessage } from '../errors.js';
+import type { FlagChecker } from '../flags/types.js';
+import type { Logger } from '../logger.js';
+import { BatchSender, type RetryPolicy } from '../send/sender.js';
+import type { RateLimiter } from '../send/rate-limiter.js';
+import { buildUserLoadMessage, type MessageSettings } from '../sink/message.js';
+import type { MessageSink } from '../sink/types.js';
+import type { StateStore } from '../state/types.js';
+import { systemClock, type Clock } from '../time.js';
+import { BoundedQueue } from './bounded-queue.js';
+import { SeenSet } from './seen-set.js';
+import { emptyCounts, type InvalidExample, type RunCounts, type RunStatus, type RunSummary } from './summary.js';
+import { acceptCandidates } from './validate.js';
+
+export interface DetectionDeps {
+  source: CandidateSource;
+  checker: FlagChecker;
+  store: StateStore;
+  sink: MessageSink;
+  /** Absent for --dry-run: nothing is sent, so nothing needs pacing. */
+  limiter: RateLimiter | undefined;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface DetectionOptions {
+  strategy: string;
+  idPattern: RegExp;
+  /** Write what would be sent; change no state. */
+  dryRun: boolean;
+  forgetDisabled: boolean;
+  /** Users enqueued at most in this run; 0 = no limit. */
+  budget: number;
+  maxInFlightBatches: number;
+  sendConcurrency: number;
+  message: MessageSettings;
+  retry: RetryPolicy;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * One detection run over a candidate stream (design.md section 2):
+ * validate+dedupe → flag check → known? → loaded? → enqueue (rate-limited) → mark known.
+ * Batches are classified concurrently; users to send pass through a bounded queue to the sending
+ * loops, so a slow queue slows the reading instead of filling memory. A user is marked known only
+ * after the queue accepted its message. Never throws: failures end up in the summary.
+ */
+export async function runDetection(deps: DetectionDeps, options: DetectionOptions): Promise<RunSummary> {
+  const run = new DetectionRun(deps, options);
+  return run.execute();
+}
+
+class DetectionRun {
+  private readonly counts: RunCounts = emptyCounts();
+  private readonly examples: InvalidExample[] = [];
+  private readonly seen = new SeenSet();
+  private readonly queue: BoundedQueue<string>;
+  private readonly stop = new AbortController();
+  private readonly sender: BatchSender;
+  private readonly clock: Clock;
+  private reserved = 0;
+  private firstError: unknown = undefined;
+
+  constructor(
+    private readonly deps: DetectionDeps,
+    private readonly options: DetectionOptions,
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.queue = new BoundedQueue(Math.max(1000, deps.sink.maxBatchSize * options.sendConcurrency * 4));
+    this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock);
+    options.signal?.addEventListener('abort', () => this.halt(new FfError('RUN_CANCELLED', 'run cancelled')), { once: true });
+  }
+
+  async execute(): Promise<RunSummary> {
+    const runId = randomUUID();
+    const startedAt = new Date();
+    const started = this.clock.now();
+    const logger = this.deps.logger.child({ runId });
+    logger.info(
+      { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.store.description, sink: this.deps.sink.description, dryRun: this.options.dryRun, budget: this.options.budget },
+      'detection run started',
+    );
+    const senders = Array.from({ length: this.options.sendConcurrency }, () => this.guard(this.sendLoop()));
+    await this.guard(this.classifyAll());
+    this.queue.close();
+    await Promise.all(senders);
+
+    const summary: RunSummary = {
+      runId,
+      strategy: this.options.strategy,
+      status: this.status(),
+      dryRun: this.options.dryRun,
+      budget: this.options.budget === 0 ? null : this.options.budget,
+      startedAt: startedAt.toISOString(),
+      durationMs: Math.round(this.clock.now() - started),
+      ...this.counts,
+      invalidExamples: this.examples,
+      error: this.firstError === undefined ? null : errorMessage(this.firstError),
+    };
+    if (summary.invalid > 0) logger.warn({ invalid: summary.invalid, examples: this.examples }, `${summary.invalid} invalid candidate lines`);
+    if (summary.deferred > 0) logger.warn({ deferred: summary.deferred }, `${summary.deferred} users over the run budget are left for the next run`);
+    const level = summary.status === 'ok' ? 'info' : 'error';
+    logger[level]({ summary }, `detection run ${summary.status}`);
+    return summary;
+  }
+
+  private status(): RunStatus {
+    if (this.firstError instanceof FfError && this.firstError.code === 'RUN_CANCELLED') return 'cancelled';
+    if (this.firstError !== undefined) return 'failed';
+    return this.counts.failed > 0 ? 'partial' : 'ok';
+  }
+
+  /** Reads the source with up to maxInFlightBatches batches being classified at once. */
+  private async classifyAll(): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    for await (const batch of this.deps.source.batches(this.stop.signal)) {
+      if (this.stop.signal.aborted) break;
+      const ids = acceptCandidates(batch, this.options.idPattern, this.seen, this.counts, this.examples);
+      if (ids.length === 0) continue;
+      const work: Promise<void> = this.guard(this.classify(ids)).finally(() => inFlight.delete(work));
+      inFlight.add(work);
+      if (inFlight.size >= this.options.maxInFlightBatches) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  }
+
+  private async classify(ids: string[]): Promise<void> {
+    const { checker, store } = this.deps;
+    const results = await checker.check(ids);
+    const enabled: string[] = [];
+    const disabled: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const result = results[i];
+      if (result === 'enabled') enabled.push(ids[i] as string);
+      else if (result === 'disabled') disabled.push(ids[i] as string);
+      else this.counts.unevaluable++;
+    }
+    this.counts.evaluated += ids.length;
+    this.counts.enabled += enabled.length;
+    this.counts.disabled += disabled.length;
+
+    const lookups = this.options.forgetDisabled ? enabled.concat(disabled) : enabled;
+    const known = await store.areKnown(lookups);
+    const unknownEnabled = enabled.filter((_, i) => !known[i]);
+    const toForget = this.options.forgetDisabled ? disabled.filter((_, i) => known[enabled.length + i]) : [];
+    this.counts.alreadyKnown += enabled.length - unknownEnabled.length;
+
+    const loaded = await store.areLoaded(unknownEnabled);
+    const alreadyLoaded = unknownEnabled.filter((_, i) => loaded[i]);
+    const toSend = unknownEnabled.filter((_, i) => !loaded[i]);
+    if (!this.options.dryRun) await Promise.all([store.markKnown(alreadyLoaded), store.forget(toForget)]);
+    this.counts.alreadyLoaded += alreadyLoaded.length;
+    this.counts.forgotten += toForget.length;
+
+    for (const userId of toSend) {
+      if (this.options.budget > 0 && this.reserved >= this.options.budget) {
+        this.counts.deferred++;
+        continue;
+      }
+      this.reserved++;
+      await this.queue.push(userId);
+    }
+  }
+
+  private async sendLoop(): Promise<void> {
+    for (;;) {
+      const userIds = await this.queue.take(this.deps.sink.maxBatchSize);
+      if (userIds.length === 0) return;
+      // Built when first sent, so requested_at is the send time; retries reuse the message.
+      const now = new Date();
+      const messages = userIds.map((userId) => buildUserLoadMessage(userId, this.options.message, now));
+      const result = await this.sender.send(messages, this.stop.signal);
+      if (result.accepted.length > 0) {
+        if (!this.options.dryRun) await this.deps.store.markKnown(result.accepted.map((message) => message.userId));
+        this.counts.enqueued += result.accepted.length;
+      }
+      this.counts.failed += result.failed.length;
+    }
+  }
+
+  /** Turns the first failure anywhere into a stop of the whole run; later ones are dropped. */
+  private guard(work: Promise<void>): Promise<void> {
+    return work.catch((error: unknown) => this.halt(error));
+  }
+
+  private halt(error: unknown): void {
+    this.firstError ??= error;
+    this.stop.abort(error);
+    this.queue.fail(error);
+  }
+}

@@ -1,0 +1,64 @@
+/** What one run did, counted per unique candidate (design.md section 6). */
+export interface RunCounts {
+  /** Every non-blank, non-comment line or row read, duplicates included. */
+  candidates: number;
+  /** Lines that are not an ID: failed the pattern, too long, not UTF-8. Never sent. */
+  invalid: number;
+  /** Repeats of an ID already seen in this run; processed once. */
+  duplicates: number;
+  evaluated: number;
+  enabled: number;
+  disabled: number;
+  /** The flag could not be decided offline for these users; never enqueued. */
+  unevaluable: number;
+  alreadyKnown: number;
+  /** Enabled, not known, but `loaded_users:{id}` exists: marked known without a send. */
+  alreadyLoaded: number;
+  /** Accepted by the queue (or written, for stdout and --dry-run) and then marked known. */
+  enqueued: number;
+  /** Send failed for good (SenderFault, or retries exhausted); left un-marked for the next run. */
+  failed: number;
+  /** Known users now disabled, removed from the known set so a re-enable is detected again. */
+  forgotten: number;
+  /** Over this run's budget; left un-marked for the next run. */
+  deferred: number;
+}
+
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled';
+
+export interface InvalidExample {
+  origin: string;
+  line: number;
+  reason: string;
+  value?: string;
+}
+
+export interface RunSummary extends RunCounts {
+  runId: string;
+  strategy: string;
+  status: RunStatus;
+  dryRun: boolean;
+  budget: number | null;
+  startedAt: string;
+  durationMs: number;
+  invalidExamples: InvalidExample[];
+  error: string | null;
+}
+
+export function emptyCounts(): RunCounts {
+  return {
+    candidates: 0,
+    invalid: 0,
+    duplicates: 0,
+    evaluated: 0,
+    enabled: 0,
+    disabled: 0,
+    unevaluable: 0,
+    alreadyKnown: 0,
+    alreadyLoaded: 0,
+    enqueued: 0,
+    failed: 0,
+    forgotten: 0,
+    deferred: 0,
+  };
+}

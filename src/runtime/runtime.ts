@@ -1,0 +1,106 @@
+import { FileCandidateSource } from '../candidates/file-source.js';
+import type { CandidateSource } from '../candidates/types.js';
+import type { Config } from '../config/schema.js';
+import { loadFlagRules } from '../flags/load-rules.js';
+import { RulesFlagChecker } from '../flags/rules-checker.js';
+import type { FlagChecker } from '../flags/types.js';
+import { S3ObjectStore, type ObjectStore, type S3Location } from '../inputs/object-store.js';
+import type { Logger } from '../logger.js';
+import { RateLimiter } from '../send/rate-limiter.js';
+import { SqsSink } from '../sink/sqs-sink.js';
+import { StdoutSink } from '../sink/stdout-sink.js';
+import type { MessageSink } from '../sink/types.js';
+import { FileStateStore } from '../state/file-store.js';
+import type { StateStore } from '../state/types.js';
+import { ValkeyStateStore } from '../state/valkey-store.js';
+import type { Writable } from 'node:stream';
+
+/**
+ * The composition root: turns a validated Config into the real adapters. Valkey when
+ * state.valkeyUrl (VALKEY_URL) is set, else the file store; SQS when sqs.queueUrl (SQS_QUEUE_URL)
+ * is set, else stdout; --dry-run always writes to stdout and sends nothing.
+ */
+export class Runtime {
+  readonly objectStore = new LazyS3ObjectStore();
+  private readonly closers: Array<() => Promise<void> | void> = [];
+
+  constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+    private readonly stdout: Writable = process.stdout,
+  ) {
+    this.closers.push(() => this.objectStore.destroy());
+  }
+
+  /** Opens the state store and checks that it answers (STATE_UNAVAILABLE otherwise). */
+  async openStore(): Promise<StateStore> {
+    const { state } = this.config;
+    const store: StateStore = state.valkeyUrl
+      ? new ValkeyStateStore({ url: state.valkeyUrl, knownSetKey: state.knownSetKey, loadedKeyPrefix: state.loadedKeyPrefix, connectTimeoutMs: state.connectTimeoutMs })
+      : new FileStateStore(state.file);
+    this.closers.push(() => store.close());
+    await store.ping();
+    return store;
+  }
+
+  openSink(dryRun: boolean): MessageSink {
+    const { sqs } = this.config;
+    const sink: MessageSink =
+      dryRun || !sqs.queueUrl
+        ? new StdoutSink(this.stdout, dryRun ? 'stdout (dry run)' : 'stdout')
+        : new SqsSink({ queueUrl: sqs.queueUrl, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs });
+    this.closers.push(() => sink.close());
+    return sink;
+  }
+
+  /** No limiter for --dry-run: nothing is sent, so there is nothing to pace. */
+  createLimiter(dryRun: boolean, sink: MessageSink): RateLimiter | undefined {
+    return dryRun ? undefined : new RateLimiter(this.config.enqueue.rateLimit, undefined, sink.maxBatchSize);
+  }
+
+  async openChecker(): Promise<FlagChecker> {
+    const snapshot = await loadFlagRules(
+      { location: this.config.flags.rules, expectedFlag: this.config.flag, idPattern: this.idPattern, logger: this.logger },
+      { objectStore: this.objectStore },
+    );
+    this.logger.info({ rules: this.config.flags.rules }, snapshot.describe());
+    return new RulesFlagChecker(snapshot);
+  }
+
+  openCandidateSource(): CandidateSource {
+    const { candidates } = this.config;
+    return new FileCandidateSource(
+      { location: candidates.path, column: candidates.column, batchSize: candidates.batchSize },
+      { objectStore: this.objectStore },
+    );
+  }
+
+  get idPattern(): RegExp {
+    return new RegExp(this.config.idPattern);
+  }
+
+  /** Closes every client opened, each on its own so one failure does not leak the others. */
+  async close(): Promise<void> {
+    for (const close of this.closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'error while closing a client');
+      }
+    }
+  }
+}
+
+/** Creates the S3 client only when an s3:// location is actually read. */
+class LazyS3ObjectStore implements ObjectStore {
+  private store: S3ObjectStore | undefined;
+
+  open(location: S3Location): Promise<AsyncIterable<Buffer>> {
+    this.store ??= new S3ObjectStore();
+    return this.store.open(location);
+  }
+
+  destroy(): void {
+    this.store?.destroy();
+  }
+}

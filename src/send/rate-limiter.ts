@@ -1,0 +1,81 @@
+import { SECOND, systemClock, type Clock } from '../time.js';
+
+/**
+ * Limits messages per second two ways at once: a token bucket (the average rate, fractional
+ * rates included, with a burst of one batch) and a sliding 1-second window that no batch may push
+ * over the rate, so no 1-second window ever sees more than the configured number of sends.
+ * Callers are served in arrival order.
+ */
+export class RateLimiter {
+  readonly burst: number;
+  private readonly windowCap: number;
+  private tokens: number;
+  private refilledAt: number;
+  /** Recent sends as (time, count), oldest first, for the sliding window. */
+  private readonly recent: Array<{ at: number; count: number }> = [];
+  private inWindow = 0;
+  private turn: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly ratePerSecond: number,
+    private readonly clock: Clock = systemClock,
+    maxBatch = 10,
+  ) {
+    if (!(ratePerSecond > 0)) throw new RangeError('rate must be positive');
+    this.windowCap = Math.max(1, Math.floor(ratePerSecond));
+    this.burst = Math.min(maxBatch, this.windowCap);
+    this.tokens = this.burst;
+    this.refilledAt = clock.now();
+  }
+
+  /** Waits until `count` (≤ burst) messages may be sent now; resolves to the milliseconds waited. */
+  acquire(count: number, signal?: AbortSignal): Promise<number> {
+    if (count < 1 || count > this.burst) throw new RangeError(`count must be 1…${this.burst}`);
+    const mine = this.turn.then(() => this.waitFor(count, signal));
+    this.turn = mine.catch(() => undefined);
+    return mine;
+  }
+
+  private async waitFor(count: number, signal?: AbortSignal): Promise<number> {
+    const started = this.clock.now();
+    for (;;) {
+      const now = this.clock.now();
+      this.refill(now);
+      this.expire(now);
+      const wait = Math.max(this.tokenWait(count), this.windowWait(now, count));
+      if (wait <= 0) {
+        this.tokens -= count;
+        this.recent.push({ at: now, count });
+        this.inWindow += count;
+        return now - started;
+      }
+      await this.clock.sleep(Math.ceil(wait), signal);
+    }
+  }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * this.ratePerSecond) / SECOND);
+    this.refilledAt = now;
+  }
+
+  /** A send at time `at` counts in every window (t − 1 s, t] with t < at + 1 s. */
+  private expire(now: number): void {
+    while (this.recent.length > 0 && (this.recent[0] as { at: number }).at <= now - SECOND) {
+      this.inWindow -= (this.recent.shift() as { count: number }).count;
+    }
+  }
+
+  private tokenWait(count: number): number {
+    return this.tokens >= count ? 0 : ((count - this.tokens) * SECOND) / this.ratePerSecond;
+  }
+
+  private windowWait(now: number, count: number): number {
+    let excess = this.inWindow + count - this.windowCap;
+    if (excess <= 0) return 0;
+    for (const send of this.recent) {
+      excess -= send.count;
+      if (excess <= 0) return send.at + SECOND - now;
+    }
+    return SECOND; // unreachable: count ≤ windowCap
+  }
+}

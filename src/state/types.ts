@@ -1,0 +1,19 @@
+/**
+ * The detector's state: which enabled users already got their backfill (the known set) and which
+ * the worker loaded recently (`loaded_users:{id}`, written by the worker, only read here).
+ */
+export interface StateStore {
+  readonly description: string;
+  /** Fails with STATE_UNAVAILABLE when the store cannot be reached. */
+  ping(): Promise<void>;
+  areKnown(userIds: readonly string[]): Promise<boolean[]>;
+  areLoaded(userIds: readonly string[]): Promise<boolean[]>;
+  markKnown(userIds: readonly string[]): Promise<void>;
+  forget(userIds: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StateKeys {
+  knownSetKey: string;
+  loadedKeyPrefix: string;
+}

@@ -1,0 +1,109 @@
+import { Valkey } from 'iovalkey';
+import { FfError, errorMessage } from '../errors.js';
+import type { StateKeys, StateStore } from './types.js';
+
+export interface ValkeyStoreOptions extends StateKeys {
+  url: string;
+  connectTimeoutMs: number;
+  /** A command unanswered for this long fails the run instead of hanging it. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * State in Valkey: SMISMEMBER for the known set (one call per batch), pipelined EXISTS for
+ * `loaded_users:{id}`, SADD/SREM to mark and forget. Commands fail fast while disconnected
+ * (no offline queue, one attempt): a run that loses Valkey fails cleanly and the next one retries.
+ */
+export class ValkeyStateStore implements StateStore {
+  readonly description: string;
+  private readonly client: Valkey;
+
+  constructor(
+    private readonly options: ValkeyStoreOptions,
+    client?: Valkey,
+  ) {
+    this.description = `valkey ${redactUrl(options.url)} (set ${options.knownSetKey})`;
+    this.client =
+      client ??
+      new Valkey(options.url, {
+        lazyConnect: true,
+        connectTimeout: options.connectTimeoutMs,
+        commandTimeout: options.commandTimeoutMs ?? 10_000,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        retryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
+      });
+    // Errors reach callers through rejected commands; without a listener iovalkey would print them.
+    this.client.on('error', () => undefined);
+  }
+
+  async ping(): Promise<void> {
+    await this.call('connect', async () => {
+      if (this.client.status === 'wait' || this.client.status === 'end') await this.client.connect();
+      await this.client.ping();
+    });
+  }
+
+  async areKnown(userIds: readonly string[]): Promise<boolean[]> {
+    if (userIds.length === 0) return [];
+    const flags = await this.call('SMISMEMBER', () => this.client.smismember(this.options.knownSetKey, ...userIds));
+    return flags.map((flag) => flag === 1);
+  }
+
+  async areLoaded(userIds: readonly string[]): Promise<boolean[]> {
+    if (userIds.length === 0) return [];
+    const pipeline = this.client.pipeline();
+    for (const id of userIds) pipeline.exists(this.options.loadedKeyPrefix + id);
+    const replies = await this.call('EXISTS', () => pipeline.exec());
+    if (!replies) throw new FfError('STATE_UNAVAILABLE', 'Valkey EXISTS pipeline was discarded', { retryable: true });
+    return replies.map(([error, value]) => {
+      if (error) throw toStateError('EXISTS', error);
+      return value === 1;
+    });
+  }
+
+  async markKnown(userIds: readonly string[]): Promise<void> {
+    if (userIds.length > 0) await this.call('SADD', () => this.client.sadd(this.options.knownSetKey, ...userIds));
+  }
+
+  async forget(userIds: readonly string[]): Promise<void> {
+    if (userIds.length > 0) await this.call('SREM', () => this.client.srem(this.options.knownSetKey, ...userIds));
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === 'end' || this.client.status === 'wait') return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  private async call<T>(command: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw toStateError(command, error, this.options.url);
+    }
+  }
+}
+
+function toStateError(command: string, error: unknown, url?: string): FfError {
+  if (error instanceof FfError) return error;
+  const where = url ? ` at ${redactUrl(url)}` : '';
+  return new FfError('STATE_UNAVAILABLE', `Valkey ${command} failed${where}: ${errorMessage(error)}`, {
+    cause: error,
+    retryable: true,
+  });
+}
+
+/** Keeps passwords out of logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

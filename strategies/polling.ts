@@ -1,11 +1,15 @@
+import type { FlagChecker } from '../src/flags/types.js';
 import { runDetection } from '../src/pipeline/detection.js';
-import type { RunSummary } from '../src/pipeline/summary.js';
+import { summaryWithoutRun, type RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
+import { RunLease } from '../src/state/run-lease.js';
+import type { StateStore } from '../src/state/types.js';
 import type { RunRequest, Strategy } from './types.js';
 
 /**
  * Strategy A of the seed: test every candidate (recently active users, or a maintained list)
  * against the flag and enqueue those newly enabled. Works with nothing but the flag's rules.
+ * One run at a time per deployment: a run that finds the lock taken is skipped.
  */
 export const pollingStrategy: Strategy = {
   name: 'polling',
@@ -15,28 +19,38 @@ export const pollingStrategy: Strategy = {
     const { config, logger } = runtime;
     const store = await runtime.openStore();
     const checker = await runtime.openChecker();
-    const sink = runtime.openSink(request.dryRun);
-    return runDetection(
-      {
-        source: runtime.openCandidateSource(),
-        checker,
-        store,
-        sink,
-        limiter: runtime.createLimiter(request.dryRun, sink),
-        logger,
-      },
-      {
-        strategy: 'polling',
-        idPattern: runtime.idPattern,
-        dryRun: request.dryRun,
-        forgetDisabled: config.state.forgetDisabled,
-        budget: config.enqueue.budget,
-        maxInFlightBatches: config.state.maxInFlightBatches,
-        sendConcurrency: config.sqs.concurrency,
-        message: config.enqueue,
-        retry: { entryRetries: config.sqs.entryRetries, baseMs: config.sqs.retryBaseMs, maxMs: config.sqs.retryMaxMs },
-        signal: request.signal,
-      },
-    );
+    const lockKey = `${config.state.detectorKeyPrefix}lock:polling`;
+    const lease = await RunLease.acquire(store, lockKey, logger);
+    if (!lease) {
+      const message = `another polling run holds the lock ${lockKey}; this run is skipped`;
+      logger.warn({ lock: lockKey }, message);
+      return summaryWithoutRun('polling', 'skipped', message, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date() });
+    }
+    try {
+      const signal = request.signal ? AbortSignal.any([request.signal, lease.lost]) : lease.lost;
+      return await detect(runtime, store, checker, request.dryRun, signal);
+    } finally {
+      await lease.release();
+    }
   },
 };
+
+function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, dryRun: boolean, signal: AbortSignal): Promise<RunSummary> {
+  const { config, logger } = runtime;
+  const sink = runtime.openSink(dryRun);
+  return runDetection(
+    { source: runtime.openCandidateSource(), checker, store, sink, limiter: runtime.createLimiter(dryRun, sink), logger },
+    {
+      strategy: 'polling',
+      idPattern: runtime.idPattern,
+      dryRun,
+      forgetDisabled: config.state.forgetDisabled,
+      budget: config.enqueue.budget,
+      maxInFlightBatches: config.state.maxInFlightBatches,
+      sendConcurrency: config.sqs.concurrency,
+      message: config.enqueue,
+      retry: { entryRetries: config.sqs.entryRetries, baseMs: config.sqs.retryBaseMs, maxMs: config.sqs.retryMaxMs },
+      signal,
+    },
+  );
+}

@@ -49,8 +49,9 @@ export async function checkCommand(userIds: string[], flags: CheckFlags): Promis
 }
 
 function formatTable(reports: UserReport[]): string {
-  const rows = [['USER', 'FLAG', 'KNOWN', 'LOADED'], ...reports.map((r) => [r.userId, r.flag, yesNo(r.known), yesNo(r.loaded)])];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] as string).length)));
+  const header = ['USER', 'FLAG', 'KNOWN', 'LOADED'];
+  const rows = [header, ...reports.map((r) => [r.userId, r.flag, yesNo(r.known), yesNo(r.loaded)])];
+  const widths = header.map((_, column) => Math.max(...rows.map((row) => (row[column] as string).length)));
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()).join('\n');
 }
 

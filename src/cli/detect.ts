@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../config/load.js';
 import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { emptyCounts, type RunSummary } from '../pipeline/summary.js';
+import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
 import { Runtime } from '../runtime/runtime.js';
 import { pollingStrategy } from '../../strategies/polling.js';
 import { overridesFrom } from './options.js';
@@ -40,7 +39,7 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   } catch (error) {
     if (error instanceof FfError && error.exitCode !== EXIT_RUN_FAILED) throw error;
     logger.error({ err: error }, `detection run failed: ${errorMessage(error)}`);
-    summary = failedSummary(error, startedAt, flags.dryRun ?? false, config.enqueue.budget);
+    summary = summaryWithoutRun('polling', 'failed', errorMessage(error), { dryRun: flags.dryRun ?? false, budget: config.enqueue.budget, startedAt });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -48,19 +47,4 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   }
   await writeLine(process.stdout, JSON.stringify(summary));
   return summary.status === 'ok' ? EXIT_OK : EXIT_RUN_FAILED;
-}
-
-function failedSummary(error: unknown, startedAt: Date, dryRun: boolean, budget: number): RunSummary {
-  return {
-    runId: randomUUID(),
-    strategy: 'polling',
-    status: 'failed',
-    dryRun,
-    budget: budget === 0 ? null : budget,
-    startedAt: startedAt.toISOString(),
-    durationMs: Date.now() - startedAt.getTime(),
-    ...emptyCounts(),
-    invalidExamples: [],
-    error: errorMessage(error),
-  };
 }

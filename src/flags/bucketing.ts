@@ -28,7 +28,8 @@ export function unleashNormalized(groupId: string, userId: string, seed = 0): nu
   return (murmur3x86_32(`${groupId}:${userId}`, seed) % 100) + 1;
 }
 
-const LAUNCHDARKLY_SCALE = 0xfffffffffffffff;
+/** 0xFFFFFFFFFFFFFFF, as the SDKs' float64 division sees it: it rounds to exactly 2^60. */
+const LAUNCHDARKLY_SCALE = 2 ** 60;
 
 /**
  * LaunchDarkly bucket in [0, 1): sha1 of `flag.salt.id` (or `seed.id` when a seed is set, as the

@@ -27,10 +27,21 @@ export class BoundedQueue<T> {
     this.wake(this.waitingTakers);
   }
 
-  /** Up to `max` items; an empty array once the queue is closed and drained. */
-  async take(max: number): Promise<T[]> {
-    while (this.length === 0 && !this.closed && this.failure === undefined) {
-      await new Promise<void>((resolve) => this.waitingTakers.push(resolve));
+  /**
+   * Up to `max` items; an empty array once the queue is closed and drained. Once one item is
+   * there, waits up to `lingerMs` more for a full batch, so sends are not split into tiny batches
+   * while the producer is still filling the queue.
+   */
+  async take(max: number, lingerMs = 0): Promise<T[]> {
+    while (this.length === 0 && this.open) await this.nextChange();
+    if (this.length < max && lingerMs > 0 && this.open) {
+      let lingering = true;
+      const timer = setTimeout(() => {
+        lingering = false;
+        this.wakeAll();
+      }, lingerMs);
+      while (lingering && this.length < max && this.open) await this.nextChange();
+      clearTimeout(timer);
     }
     if (this.failure !== undefined) throw this.failure;
     const count = Math.min(max, this.length);
@@ -42,6 +53,14 @@ export class BoundedQueue<T> {
     }
     for (let i = 0; i < count; i++) this.wake(this.waitingPushers);
     return taken;
+  }
+
+  private get open(): boolean {
+    return !this.closed && this.failure === undefined;
+  }
+
+  private nextChange(): Promise<void> {
+    return new Promise<void>((resolve) => this.waitingTakers.push(resolve));
   }
 
   close(): void {

@@ -14,6 +14,9 @@ import { SeenSet } from './seen-set.js';
 import { emptyCounts, type InvalidExample, type RunCounts, type RunStatus, type RunSummary } from './summary.js';
 import { acceptCandidates } from './validate.js';
 
+/** How long a sender waits for a full batch once the first user is queued. */
+const BATCH_LINGER_MS = 20;
+
 export interface DetectionDeps {
   source: CandidateSource;
   checker: FlagChecker;
@@ -70,7 +73,10 @@ class DetectionRun {
     this.clock = deps.clock ?? systemClock;
     this.queue = new BoundedQueue(Math.max(1000, deps.sink.maxBatchSize * options.sendConcurrency * 4));
     this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock);
-    options.signal?.addEventListener('abort', () => this.halt(new FfError('RUN_CANCELLED', 'run cancelled')), { once: true });
+    const { signal } = options;
+    const cancel = (): void => this.halt(signal?.reason instanceof FfError ? signal.reason : new FfError('RUN_CANCELLED', 'run cancelled'));
+    if (signal?.aborted) cancel();
+    else signal?.addEventListener('abort', cancel, { once: true });
   }
 
   async execute(): Promise<RunSummary> {
@@ -166,7 +172,7 @@ class DetectionRun {
 
   private async sendLoop(): Promise<void> {
     for (;;) {
-      const userIds = await this.queue.take(this.deps.sink.maxBatchSize);
+      const userIds = await this.queue.take(this.deps.sink.maxBatchSize, BATCH_LINGER_MS);
       if (userIds.length === 0) return;
       // Built when first sent, so requested_at is the send time; retries reuse the message.
       const now = new Date();

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 /** What one run did, counted per unique candidate (design.md section 6). */
 export interface RunCounts {
   /** Every non-blank, non-comment line or row read, duplicates included. */
@@ -24,7 +26,11 @@ export interface RunCounts {
   deferred: number;
 }
 
-export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled';
+/**
+ * ok: finished, nothing failed · partial: finished, some sends failed for good · failed: stopped
+ * by an error · cancelled: stopped by a signal or a lost lock · skipped: another run held the lock.
+ */
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled' | 'skipped';
 
 export interface InvalidExample {
   origin: string;
@@ -60,5 +66,26 @@ export function emptyCounts(): RunCounts {
     failed: 0,
     forgotten: 0,
     deferred: 0,
+  };
+}
+
+/** The summary of a run that never reached the pipeline (skipped, or failed while starting). */
+export function summaryWithoutRun(
+  strategy: string,
+  status: 'failed' | 'skipped',
+  error: string,
+  run: { dryRun: boolean; budget: number; startedAt: Date },
+): RunSummary {
+  return {
+    runId: randomUUID(),
+    strategy,
+    status,
+    dryRun: run.dryRun,
+    budget: run.budget === 0 ? null : run.budget,
+    startedAt: run.startedAt.toISOString(),
+    durationMs: Date.now() - run.startedAt.getTime(),
+    ...emptyCounts(),
+    invalidExamples: [],
+    error,
   };
 }

@@ -28,7 +28,11 @@ export class RateLimiter {
     this.refilledAt = clock.now();
   }
 
-  /** Waits until `count` (≤ burst) messages may be sent now; resolves to the milliseconds waited. */
+  /**
+   * Waits until messages may be sent and resolves to how many (1…count, count ≤ burst). It is
+   * `count` unless the 1-second window has room for fewer while tokens are there: then that many
+   * go now, so rates that are not a multiple of the batch size are reached too.
+   */
   acquire(count: number, signal?: AbortSignal): Promise<number> {
     if (count < 1 || count > this.burst) throw new RangeError(`count must be 1…${this.burst}`);
     const mine = this.turn.then(() => this.waitFor(count, signal));
@@ -37,19 +41,21 @@ export class RateLimiter {
   }
 
   private async waitFor(count: number, signal?: AbortSignal): Promise<number> {
-    const started = this.clock.now();
     for (;;) {
       const now = this.clock.now();
       this.refill(now);
       this.expire(now);
-      const wait = Math.max(this.tokenWait(count), this.windowWait(now, count));
-      if (wait <= 0) {
-        this.tokens -= count;
-        this.recent.push({ at: now, count });
-        this.inWindow += count;
-        return now - started;
+      const tokenWait = this.tokenWait(count);
+      const room = this.windowCap - this.inWindow;
+      let granted = 0;
+      if (tokenWait <= 0) granted = Math.min(count, room);
+      if (granted > 0) {
+        this.tokens -= granted;
+        this.recent.push({ at: now, count: granted });
+        this.inWindow += granted;
+        return granted;
       }
-      await this.clock.sleep(Math.ceil(wait), signal);
+      await this.clock.sleep(Math.ceil(Math.max(tokenWait, this.windowWait(now, 1))), signal);
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { OutgoingMessage } from '../sink/message.js';
-import type { MessageSink } from '../sink/types.js';
+import type { EntryOutcome, MessageSink } from '../sink/types.js';
 import { systemClock, type Clock } from '../time.js';
 import type { RateLimiter } from './rate-limiter.js';
 
@@ -43,11 +43,8 @@ export class BatchSender {
     let pending = messages;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt > 0) await this.clock.sleep(backoffMs(attempt, this.retry), signal);
-      if (this.limiter) await this.limiter.acquire(pending.length, signal);
-      const outcomes = await this.sink.send(pending);
       const retryable: OutgoingMessage[] = [];
-      outcomes.forEach((outcome, index) => {
-        const message = pending[index] as OutgoingMessage;
+      for (const [message, outcome] of await this.sendPaced(pending, signal)) {
         if (outcome.ok) result.accepted.push(message);
         else if (!outcome.senderFault && attempt < this.retry.entryRetries) retryable.push(message);
         else {
@@ -57,10 +54,24 @@ export class BatchSender {
             `send failed for user ${message.userId}: ${outcome.code} ${outcome.message}`,
           );
         }
-      });
+      }
       pending = retryable;
     }
     return result;
+  }
+
+  /** Sends under the rate limit, in as many calls as the limiter grants, in order. */
+  private async sendPaced(messages: readonly OutgoingMessage[], signal?: AbortSignal): Promise<Array<[OutgoingMessage, EntryOutcome]>> {
+    const paired: Array<[OutgoingMessage, EntryOutcome]> = [];
+    let remaining = messages;
+    while (remaining.length > 0) {
+      const granted = this.limiter ? await this.limiter.acquire(remaining.length, signal) : remaining.length;
+      const chunk = remaining.slice(0, granted);
+      remaining = remaining.slice(granted);
+      const outcomes = await this.sink.send(chunk);
+      chunk.forEach((message, index) => paired.push([message, outcomes[index] as EntryOutcome]));
+    }
+    return paired;
   }
 }
 

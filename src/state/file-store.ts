@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { FfError, errorMessage } from '../errors.js';
+import { FileLock } from './file-lock.js';
 import type { StateStore } from './types.js';
 
 /**
@@ -16,6 +17,7 @@ export class FileStateStore implements StateStore {
   private readonly known = new Set<string>();
   private journal: FileHandle | undefined;
   private opened: Promise<void> | undefined;
+  private readonly locks = new FileLock();
 
   constructor(private readonly file: string) {
     this.description = `file ${file}`;
@@ -45,9 +47,27 @@ export class FileStateStore implements StateStore {
     for (const id of userIds) this.known.delete(id);
   }
 
+  /** Lock keys become files beside the journal (`state.journal.<key>.lock`). */
+  async tryLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    await this.ping();
+    return this.locks.tryLock(this.lockFile(key), token, ttlMs);
+  }
+
+  renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.locks.renewLock(this.lockFile(key), token, ttlMs);
+  }
+
+  unlock(key: string, token: string): Promise<void> {
+    return this.locks.unlock(this.lockFile(key), token);
+  }
+
   async close(): Promise<void> {
     await this.journal?.close();
     this.journal = undefined;
+  }
+
+  private lockFile(key: string): string {
+    return `${this.file}.${key.replace(/[^A-Za-z0-9_.-]/g, '_')}.lock`;
   }
 
   private async append(userIds: readonly string[], op: '+' | '-'): Promise<void> {

@@ -10,6 +10,12 @@ export interface StateStore {
   areLoaded(userIds: readonly string[]): Promise<boolean[]>;
   markKnown(userIds: readonly string[]): Promise<void>;
   forget(userIds: readonly string[]): Promise<void>;
+  /** Takes `key` for `ttlMs` unless someone else holds it; true when taken. */
+  tryLock(key: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Extends the lock only while `token` still holds it; false when it was lost. */
+  renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Releases the lock only if `token` holds it. */
+  unlock(key: string, token: string): Promise<void>;
   close(): Promise<void>;
 }
 

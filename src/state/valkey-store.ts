@@ -9,6 +9,10 @@ export interface ValkeyStoreOptions extends StateKeys {
   commandTimeoutMs?: number;
 }
 
+/** Compare-and-act scripts: only the holder of the token may extend or release a lock. */
+const RENEW_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const DELETE_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
 /**
  * State in Valkey: SMISMEMBER for the known set (one call per batch), pipelined EXISTS for
  * `loaded_users:{id}`, SADD/SREM to mark and forget. Commands fail fast while disconnected
@@ -68,6 +72,20 @@ export class ValkeyStateStore implements StateStore {
 
   async forget(userIds: readonly string[]): Promise<void> {
     if (userIds.length > 0) await this.call('SREM', () => this.client.srem(this.options.knownSetKey, ...userIds));
+  }
+
+  async tryLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.call('SET NX', () => this.client.set(key, token, 'PX', ttlMs, 'NX'));
+    return reply === 'OK';
+  }
+
+  async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.call('renew lock', () => this.client.eval(RENEW_IF_OWNER, 1, key, token, ttlMs));
+    return reply === 1;
+  }
+
+  async unlock(key: string, token: string): Promise<void> {
+    await this.call('unlock', () => this.client.eval(DELETE_IF_OWNER, 1, key, token));
   }
 
   async close(): Promise<void> {

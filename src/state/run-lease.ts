@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { FfError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { SECOND } from '../time.js';
+import type { StateStore } from './types.js';
+
+export const DEFAULT_LEASE_TTL_MS = 30 * SECOND;
+
+/**
+ * The "one run at a time" lease (design invariant 5): a lock with a unique token and a TTL,
+ * renewed at a third of the TTL while the run lasts and released only by its owner. When a
+ * renewal finds the lock gone or taken, `lost` aborts, and the run stops before sending more.
+ */
+export class RunLease {
+  readonly token = randomUUID();
+  private readonly lostController = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly store: StateStore,
+    readonly key: string,
+    private readonly ttlMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The lease, or undefined when another run holds it. */
+  static async acquire(store: StateStore, key: string, logger: Logger, ttlMs = DEFAULT_LEASE_TTL_MS): Promise<RunLease | undefined> {
+    const lease = new RunLease(store, key, ttlMs, logger);
+    if (!(await store.tryLock(key, lease.token, ttlMs))) return undefined;
+    lease.scheduleRenewal();
+    return lease;
+  }
+
+  /** Aborts when the lease is lost; the run passes it on as its cancel signal. */
+  get lost(): AbortSignal {
+    return this.lostController.signal;
+  }
+
+  async release(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.store.unlock(this.key, this.token);
+  }
+
+  private scheduleRenewal(): void {
+    this.timer = setTimeout(() => void this.renew(), this.ttlMs / 3);
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      if (await this.store.renewLock(this.key, this.token, this.ttlMs)) {
+        this.scheduleRenewal();
+        return;
+      }
+      this.lose(new FfError('RUN_CANCELLED', `lost the run lock ${this.key} to another process`));
+    } catch (error) {
+      this.lose(new FfError('RUN_CANCELLED', `could not renew the run lock ${this.key}: ${errorMessage(error)}`, { cause: error }));
+    }
+  }
+
+  private lose(reason: FfError): void {
+    this.logger.error({ lock: this.key }, reason.message);
+    this.lostController.abort(reason);
+  }
+}

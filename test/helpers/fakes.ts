@@ -1,0 +1,93 @@
+import type { CandidateBatch, CandidateSource } from '../../src/candidates/types.js';
+import type { FlagChecker, FlagResult } from '../../src/flags/types.js';
+import type { OutgoingMessage } from '../../src/sink/message.js';
+import type { EntryOutcome, MessageSink } from '../../src/sink/types.js';
+import type { StateStore } from '../../src/state/types.js';
+import type { Clock } from '../../src/time.js';
+
+/** Virtual time: sleeping advances the clock at once, so rate tests run instantly and exactly. */
+export class ManualClock implements Clock {
+  constructor(public time = 0) {}
+  now(): number {
+    return this.time;
+  }
+  sleep(ms: number): Promise<void> {
+    this.time += ms;
+    return Promise.resolve();
+  }
+}
+
+export function sourceOf(ids: string[], batchSize = 1000, origin = 'test'): CandidateSource {
+  return {
+    description: origin,
+    async *batches(): AsyncGenerator<CandidateBatch> {
+      for (let start = 0; start < ids.length; start += batchSize) {
+        const slice = ids.slice(start, start + batchSize);
+        yield { origin, ids: slice, positions: Uint32Array.from(slice, (_, i) => start + i + 1), rejected: [] };
+      }
+    },
+  };
+}
+
+export function checkerOf(decide: (id: string) => FlagResult): FlagChecker {
+  return { description: 'fake', check: (ids) => Promise.resolve(ids.map(decide)) };
+}
+
+/** An in-memory StateStore (unit tests only; integration tests use Valkey). */
+export class MemoryStore implements StateStore {
+  readonly description = 'memory';
+  readonly known = new Set<string>();
+  readonly loaded = new Set<string>();
+  readonly locks = new Map<string, string>();
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+  areKnown(ids: readonly string[]): Promise<boolean[]> {
+    return Promise.resolve(ids.map((id) => this.known.has(id)));
+  }
+  areLoaded(ids: readonly string[]): Promise<boolean[]> {
+    return Promise.resolve(ids.map((id) => this.loaded.has(id)));
+  }
+  markKnown(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.known.add(id);
+    return Promise.resolve();
+  }
+  forget(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.known.delete(id);
+    return Promise.resolve();
+  }
+  tryLock(key: string, token: string): Promise<boolean> {
+    if (this.locks.has(key)) return Promise.resolve(false);
+    this.locks.set(key, token);
+    return Promise.resolve(true);
+  }
+  renewLock(key: string, token: string): Promise<boolean> {
+    return Promise.resolve(this.locks.get(key) === token);
+  }
+  unlock(key: string, token: string): Promise<void> {
+    if (this.locks.get(key) === token) this.locks.delete(key);
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Records every call; `respond` decides each entry's outcome (default: accepted). */
+export class RecordingSink implements MessageSink {
+  readonly description = 'recording';
+  readonly maxBatchSize = 10;
+  readonly calls: OutgoingMessage[][] = [];
+  constructor(private readonly respond: (message: OutgoingMessage, call: number) => EntryOutcome = () => ({ ok: true })) {}
+  send(messages: readonly OutgoingMessage[]): Promise<EntryOutcome[]> {
+    this.calls.push([...messages]);
+    const call = this.calls.length;
+    return Promise.resolve(messages.map((message) => this.respond(message, call)));
+  }
+  get sent(): OutgoingMessage[] {
+    return this.calls.flat();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
+import { runDetection, type DetectionOptions } from '../../src/pipeline/detection.js';
+import type { FlagResult } from '../../src/flags/types.js';
+import { checkerOf, MemoryStore, RecordingSink, sourceOf } from '../helpers/fakes.js';
+
+const options = (overrides: Partial<DetectionOptions> = {}): DetectionOptions => ({
+  strategy: 'test',
+  idPattern: /^[a-z0-9-]+$/,
+  dryRun: false,
+  forgetDisabled: true,
+  budget: 0,
+  maxInFlightBatches: 4,
+  sendConcurrency: 1,
+  message: { reason: 'r', lookbackDays: 365, priority: 'low', requestIdPrefix: 'p' },
+  retry: { entryRetries: 2, baseMs: 1, maxMs: 2 },
+  ...overrides,
+});
+
+const evenEnabled = (id: string): FlagResult => (Number(id.split('-')[1]) % 2 === 0 ? 'enabled' : 'disabled');
+const users = (n: number) => Array.from({ length: n }, (_, i) => `u-${i}`);
+
+describe('runDetection (fakes)', () => {
+  it('enqueues newly enabled users once and marks exactly those', async () => {
+    const store = new MemoryStore();
+    const sink = new RecordingSink();
+    const summary = await runDetection(
+      { source: sourceOf(users(100), 7), checker: checkerOf(evenEnabled), store, sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary).toMatchObject({ status: 'ok', candidates: 100, evaluated: 100, enabled: 50, disabled: 50, enqueued: 50, alreadyKnown: 0 });
+    expect(sink.sent.map((m) => m.userId).sort()).toEqual(users(100).filter((id) => evenEnabled(id) === 'enabled').sort());
+    expect([...store.known].sort()).toEqual(sink.sent.map((m) => m.userId).sort());
+    expect(sink.calls.every((call) => call.length <= 10)).toBe(true);
+  });
+
+  it('skips known users, marks loaded ones without a send, forgets known users now disabled', async () => {
+    const store = new MemoryStore();
+    store.known.add('u-0').add('u-1');
+    store.loaded.add('u-2');
+    const sink = new RecordingSink();
+    const summary = await runDetection(
+      { source: sourceOf(users(6)), checker: checkerOf(evenEnabled), store, sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary).toMatchObject({ alreadyKnown: 1, alreadyLoaded: 1, enqueued: 1, forgotten: 1 });
+    expect(sink.sent.map((m) => m.userId)).toEqual(['u-4']);
+    expect([...store.known].sort()).toEqual(['u-0', 'u-2', 'u-4']);
+  });
+
+  it('keeps known disabled users when forgetDisabled is off', async () => {
+    const store = new MemoryStore();
+    store.known.add('u-1');
+    const summary = await runDetection(
+      { source: sourceOf(users(2)), checker: checkerOf(evenEnabled), store, sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
+      options({ forgetDisabled: false }),
+    );
+    expect(summary.forgotten).toBe(0);
+    expect(store.known.has('u-1')).toBe(true);
+  });
+
+  it('processes a repeated user once and counts the repeats', async () => {
+    const store = new MemoryStore();
+    const sink = new RecordingSink();
+    const ids = [...users(10), ...users(10), 'u-2'];
+    const summary = await runDetection(
+      { source: sourceOf(ids, 3), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary).toMatchObject({ candidates: 21, duplicates: 11, evaluated: 10, enqueued: 10 });
+    expect(sink.sent).toHaveLength(10);
+  });
+
+  it('counts invalid IDs with their line numbers and never sends them', async () => {
+    const sink = new RecordingSink();
+    const summary = await runDetection(
+      { source: sourceOf(['u-1', 'BAD ID', 'u-2', 'bad\uFFFDbytes']), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary.invalid).toBe(2);
+    expect(summary.invalidExamples).toEqual([
+      { origin: 'test', line: 2, reason: 'does not match idPattern', value: 'BAD ID' },
+      { origin: 'test', line: 4, reason: 'not valid UTF-8', value: 'bad\uFFFDbytes' },
+    ]);
+    expect(sink.sent.map((m) => m.userId)).toEqual(['u-1', 'u-2']);
+  });
+
+  it('never enqueues or marks unevaluable users', async () => {
+    const store = new MemoryStore();
+    const sink = new RecordingSink();
+    const summary = await runDetection(
+      { source: sourceOf(users(5)), checker: checkerOf(() => 'unevaluable'), store, sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary).toMatchObject({ unevaluable: 5, enqueued: 0 });
+    expect(store.known.size).toBe(0);
+    expect(sink.calls).toHaveLength(0);
+  });
+
+  it('stops at the budget and leaves the overflow un-marked for the next run', async () => {
+    const store = new MemoryStore();
+    const deps = { source: sourceOf(users(30)), checker: checkerOf(() => 'enabled' as const), store, limiter: undefined, logger: silentLogger() };
+    const first = await runDetection({ ...deps, sink: new RecordingSink() }, options({ budget: 12 }));
+    expect(first).toMatchObject({ enqueued: 12, deferred: 18, budget: 12 });
+    expect(store.known.size).toBe(12);
+    const second = await runDetection({ ...deps, sink: new RecordingSink() }, options({ budget: 12 }));
+    expect(second).toMatchObject({ alreadyKnown: 12, enqueued: 12, deferred: 6 });
+    const third = await runDetection({ ...deps, sink: new RecordingSink() }, options({ budget: 12 }));
+    expect(third).toMatchObject({ enqueued: 6, deferred: 0 });
+    expect(store.known.size).toBe(30);
+  });
+
+  it('changes no state in a dry run', async () => {
+    const store = new MemoryStore();
+    store.known.add('u-1');
+    store.loaded.add('u-2');
+    const sink = new RecordingSink();
+    const summary = await runDetection(
+      { source: sourceOf(users(6)), checker: checkerOf(evenEnabled), store, sink, limiter: undefined, logger: silentLogger() },
+      options({ dryRun: true }),
+    );
+    expect(summary).toMatchObject({ dryRun: true, enqueued: 2, forgotten: 1, alreadyLoaded: 1 });
+    expect([...store.known]).toEqual(['u-1']);
+  });
+
+  it('fails the run when the sink fails, marking only what was accepted before', async () => {
+    const store = new MemoryStore();
+    const sink = new RecordingSink();
+    const send = sink.send.bind(sink);
+    sink.send = (messages) => (sink.calls.length >= 3 ? Promise.reject(new Error('queue unreachable')) : send(messages));
+    const summary = await runDetection(
+      { source: sourceOf(users(100)), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary.status).toBe('failed');
+    expect(summary.error).toContain('queue unreachable');
+    expect(summary.enqueued).toBe(30);
+    expect([...store.known].sort()).toEqual(sink.sent.map((m) => m.userId).sort());
+  });
+
+  it('fails cleanly when the state store fails mid-run', async () => {
+    const store = new MemoryStore();
+    let calls = 0;
+    const areKnown = store.areKnown.bind(store);
+    store.areKnown = (ids) => (++calls > 2 ? Promise.reject(new Error('valkey gone')) : areKnown(ids));
+    const sink = new RecordingSink();
+    const summary = await runDetection(
+      { source: sourceOf(users(100), 10), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      options({ maxInFlightBatches: 1 }),
+    );
+    expect(summary.status).toBe('failed');
+    expect(summary.error).toContain('valkey gone');
+    for (const id of store.known) expect(sink.sent.map((m) => m.userId)).toContain(id);
+  });
+
+  it('reports partial when some sends fail for good, leaving them un-marked', async () => {
+    const store = new MemoryStore();
+    const sink = new RecordingSink((message) => (message.userId === 'u-3' ? { ok: false, code: 'Bad', message: 'x', senderFault: true } : { ok: true }));
+    const summary = await runDetection(
+      { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary).toMatchObject({ status: 'partial', enqueued: 4, failed: 1 });
+    expect(store.known.has('u-3')).toBe(false);
+  });
+
+  it('stops when cancelled and says so', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const summary = await runDetection(
+      { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
+      options({ signal: controller.signal }),
+    );
+    expect(summary.status).toBe('cancelled');
+    expect(summary.enqueued).toBe(0);
+  });
+});

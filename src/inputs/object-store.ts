@@ -30,8 +30,11 @@ export function formatS3Uri(location: S3Location): string {
  */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
+  /** An injected client belongs to the caller, who closes it. */
+  private readonly ownsClient: boolean;
 
   constructor(client?: S3Client) {
+    this.ownsClient = client === undefined;
     const customEndpoint = Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
     this.client = client ?? new S3Client({ forcePathStyle: customEndpoint });
   }
@@ -48,7 +51,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   destroy(): void {
-    this.client.destroy();
+    if (this.ownsClient) this.client.destroy();
   }
 }
 

@@ -14,6 +14,15 @@ import { FileStateStore } from '../state/file-store.js';
 import type { StateStore } from '../state/types.js';
 import { ValkeyStateStore } from '../state/valkey-store.js';
 import type { Writable } from 'node:stream';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+/** Clients to use instead of the ones built from the environment (tests, embedding). */
+export interface RuntimeClients {
+  stdout?: Writable;
+  sqs?: SQSClient;
+  s3?: S3Client;
+}
 
 /**
  * The composition root: turns a validated Config into the real adapters. Valkey when
@@ -21,14 +30,17 @@ import type { Writable } from 'node:stream';
  * is set, else stdout; --dry-run always writes to stdout and sends nothing.
  */
 export class Runtime {
-  readonly objectStore = new LazyS3ObjectStore();
+  readonly objectStore: LazyS3ObjectStore;
   private readonly closers: Array<() => Promise<void> | void> = [];
+  private readonly stdout: Writable;
 
   constructor(
     readonly config: Config,
     readonly logger: Logger,
-    private readonly stdout: Writable = process.stdout,
+    private readonly clients: RuntimeClients = {},
   ) {
+    this.stdout = clients.stdout ?? process.stdout;
+    this.objectStore = new LazyS3ObjectStore(clients.s3);
     this.closers.push(() => this.objectStore.destroy());
   }
 
@@ -48,7 +60,7 @@ export class Runtime {
     const sink: MessageSink =
       dryRun || !sqs.queueUrl
         ? new StdoutSink(this.stdout, dryRun ? 'stdout (dry run)' : 'stdout')
-        : new SqsSink({ queueUrl: sqs.queueUrl, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs });
+        : new SqsSink({ queueUrl: sqs.queueUrl, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
     this.closers.push(() => sink.close());
     return sink;
   }
@@ -95,8 +107,10 @@ export class Runtime {
 class LazyS3ObjectStore implements ObjectStore {
   private store: S3ObjectStore | undefined;
 
+  constructor(private readonly client?: S3Client) {}
+
   open(location: S3Location): Promise<AsyncIterable<Buffer>> {
-    this.store ??= new S3ObjectStore();
+    this.store ??= new S3ObjectStore(this.client);
     return this.store.open(location);
   }
 

@@ -30,6 +30,8 @@ export class SqsSink implements MessageSink {
   readonly description: string;
   private readonly client: SQSClient;
   private readonly fifo: boolean;
+  /** An injected client belongs to the caller, who closes it. */
+  private readonly ownsClient: boolean;
 
   constructor(
     private readonly options: SqsSinkOptions,
@@ -37,6 +39,7 @@ export class SqsSink implements MessageSink {
   ) {
     this.description = `sqs ${options.queueUrl}`;
     this.fifo = options.queueUrl.endsWith('.fifo');
+    this.ownsClient = client === undefined;
     // With a custom endpoint (AWS_ENDPOINT_URL_SQS), send there even if the queue URL names another
     // host, as local SQS servers hand out URLs that need not resolve.
     const customEndpoint = Boolean(process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL);
@@ -88,7 +91,7 @@ export class SqsSink implements MessageSink {
   }
 
   close(): Promise<void> {
-    this.client.destroy();
+    if (this.ownsClient) this.client.destroy();
     return Promise.resolve();
   }
 }

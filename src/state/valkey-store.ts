@@ -21,6 +21,8 @@ const DELETE_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return re
 export class ValkeyStateStore implements StateStore {
   readonly description: string;
   private readonly client: Valkey;
+  private connecting: Promise<void> | undefined;
+  private lastConnectionError: Error | undefined;
 
   constructor(
     private readonly options: ValkeyStoreOptions,
@@ -37,15 +39,15 @@ export class ValkeyStateStore implements StateStore {
         enableOfflineQueue: false,
         retryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
       });
-    // Errors reach callers through rejected commands; without a listener iovalkey would print them.
-    this.client.on('error', () => undefined);
+    // Errors reach callers through rejected commands; without a listener iovalkey would print
+    // them. The last one is kept because a failed connect() only says "Connection is closed".
+    this.client.on('error', (error: Error) => {
+      this.lastConnectionError = error;
+    });
   }
 
   async ping(): Promise<void> {
-    await this.call('connect', async () => {
-      if (this.client.status === 'wait' || this.client.status === 'end') await this.client.connect();
-      await this.client.ping();
-    });
+    await this.call('PING', () => this.client.ping());
   }
 
   async areKnown(userIds: readonly string[]): Promise<boolean[]> {
@@ -61,7 +63,7 @@ export class ValkeyStateStore implements StateStore {
     const replies = await this.call('EXISTS', () => pipeline.exec());
     if (!replies) throw new FfError('STATE_UNAVAILABLE', 'Valkey EXISTS pipeline was discarded', { retryable: true });
     return replies.map(([error, value]) => {
-      if (error) throw toStateError('EXISTS', error);
+      if (error) throw toStateError('EXISTS', error, this.options.url);
       return value === 1;
     });
   }
@@ -97,8 +99,20 @@ export class ValkeyStateStore implements StateStore {
     }
   }
 
+  /** Connects on first use (the client is lazy and keeps no offline queue). */
+  private connect(): Promise<void> {
+    if (this.client.status !== 'wait') return Promise.resolve();
+    this.connecting ??= this.client.connect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
   private async call<T>(command: string, run: () => Promise<T>): Promise<T> {
     try {
+      await this.connect().catch((error: unknown) => {
+        throw toStateError('connect', this.lastConnectionError ?? error, this.options.url);
+      });
       return await run();
     } catch (error) {
       throw toStateError(command, error, this.options.url);

@@ -1,0 +1,60 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, PACKAGE_ROOT } from '../../src/config/load.js';
+import { ValidationError } from '../../src/errors.js';
+import { writeTemp } from '../helpers/files.js';
+
+describe('configuration layers', () => {
+  it('defaults to the embedded sample files, file state and stdout', () => {
+    const config = loadConfig({ env: {}, cwd: '/work/somewhere' });
+    expect(config.candidates.path).toBe(path.join(PACKAGE_ROOT, 'config/sample-candidates.txt'));
+    expect(config.flags.rules).toBe(path.join(PACKAGE_ROOT, 'config/flag-rules.yaml'));
+    expect(config.state.file).toBe('/work/somewhere/.ff-detector/state.journal');
+    expect(config.state.valkeyUrl).toBeNull();
+    expect(config.sqs.queueUrl).toBeNull();
+    expect(config.enqueue).toMatchObject({ rateLimit: 10, budget: 36_000, lookbackDays: 365 });
+    expect(config.state.knownSetKey).toBe('backfill:known_enabled_users');
+    expect(config.state.loadedKeyPrefix).toBe('loaded_users:');
+  });
+
+  it('applies file → environment → flags, later layers winning', () => {
+    const file = writeTemp('c.yaml', 'enqueue:\n  rateLimit: 5\n  budget: 100\ncandidates:\n  path: lists/users.txt\nstate:\n  valkeyUrl: redis://file:6379\n');
+    const config = loadConfig({
+      configPath: file,
+      env: { VALKEY_URL: 'redis://env:6379', SQS_QUEUE_URL: 'http://q/1/queue' },
+      overrides: { enqueue: { budget: 7 } },
+      cwd: '/tmp',
+    });
+    expect(config.enqueue).toMatchObject({ rateLimit: 5, budget: 7 });
+    expect(config.state.valkeyUrl).toBe('redis://env:6379');
+    expect(config.sqs.queueUrl).toBe('http://q/1/queue');
+    expect(config.candidates.path).toBe(path.join(path.dirname(file), 'lists/users.txt'));
+  });
+
+  it('keeps s3:// locations as they are', () => {
+    const config = loadConfig({ env: {}, overrides: { candidates: { path: 's3://b/k.txt.gz' } } });
+    expect(config.candidates.path).toBe('s3://b/k.txt.gz');
+  });
+
+  it('names every bad field at once', () => {
+    const file = writeTemp('c.yaml', 'enqueue:\n  rateLimit: -1\n  lookbackDays: 1.5\n  typo: 1\nstate:\n  valkeyUrl: not-a-url\nidPattern: "(["\n');
+    const error = (() => {
+      try {
+        loadConfig({ configPath: file, env: {} });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ValidationError);
+    const problems = (error as ValidationError).problems.join('\n');
+    for (const field of ['enqueue.rateLimit', 'enqueue.lookbackDays', 'enqueue: Unrecognized key: "typo"', 'state.valkeyUrl', 'idPattern']) {
+      expect(problems).toContain(field);
+    }
+    expect((error as ValidationError).exitCode).toBe(2);
+  });
+
+  it('reports a config file that is not YAML, or missing', () => {
+    expect(() => loadConfig({ configPath: writeTemp('c.yaml', 'a: [b'), env: {} })).toThrow(/not valid YAML/);
+    expect(() => loadConfig({ configPath: '/nonexistent/c.yaml', env: {} })).toThrow(/cannot read config file/);
+  });
+});

@@ -36,10 +36,15 @@ export class RunLease {
     return this.lostController.signal;
   }
 
+  /** Never throws: a lock that cannot be released (store gone) expires by its TTL. */
   async release(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.store.unlock(this.key, this.token);
+    try {
+      await this.store.unlock(this.key, this.token);
+    } catch (error) {
+      this.logger.warn({ lock: this.key }, `could not release the run lock; it expires within ${this.ttlMs} ms: ${errorMessage(error)}`);
+    }
   }
 
   private scheduleRenewal(): void {

@@ -1,0 +1,67 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/logger.js';
+import type { RunSummary } from '../../src/pipeline/summary.js';
+import { Runtime } from '../../src/runtime/runtime.js';
+import { pollingStrategy } from '../../strategies/polling.js';
+import { tempDir } from './files.js';
+import { sqsClient, uniqueName, valkeyUrl } from './services.js';
+
+/** One test's private slice of the shared servers: its own Valkey keys and files. */
+export class PollingFixture {
+  readonly prefix = uniqueName('inv');
+  readonly dir = tempDir();
+  readonly knownKey = `${this.prefix}:known`;
+  readonly loadedPrefix = `${this.prefix}:loaded:`;
+
+  writeCandidates(ids: string[]): string {
+    const file = path.join(this.dir, 'candidates.txt');
+    writeFileSync(file, `${ids.join('\n')}\n`);
+    return file;
+  }
+
+  /** Rules enabling exactly `users` (and whatever `extra` adds). */
+  writeRules(users: string[], extra = ''): string {
+    const file = path.join(this.dir, `rules-${uniqueName()}.yaml`);
+    writeFileSync(file, `flag: consumer_graph_ingestion\nenabled: true\nusers: ${JSON.stringify(users)}\n${extra}`);
+    return file;
+  }
+
+  async run(options: {
+    candidates: string;
+    rules: string;
+    queueUrl: string;
+    rateLimit?: number;
+    budget?: number;
+    valkey?: string;
+    sqs?: SQSClient;
+    signal?: AbortSignal;
+  }): Promise<RunSummary> {
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        candidates: { path: options.candidates },
+        flags: { rules: options.rules },
+        state: {
+          valkeyUrl: options.valkey ?? valkeyUrl(),
+          knownSetKey: this.knownKey,
+          loadedKeyPrefix: this.loadedPrefix,
+          detectorKeyPrefix: `${this.prefix}:detector:`,
+          connectTimeoutMs: 1000,
+        },
+        sqs: { queueUrl: options.queueUrl, maxAttempts: 2, requestTimeoutMs: 2000, retryBaseMs: 10 },
+        enqueue: { rateLimit: options.rateLimit ?? 1000, budget: options.budget ?? 0 },
+      },
+    });
+    const client = options.sqs ?? sqsClient();
+    const runtime = new Runtime(config, silentLogger(), { sqs: client });
+    try {
+      return await pollingStrategy.run(runtime, { dryRun: false, signal: options.signal });
+    } finally {
+      await runtime.close();
+      if (!options.sqs) client.destroy();
+    }
+  }
+}

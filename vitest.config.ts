@@ -7,6 +7,6 @@ export default defineConfig({
     // test, so files may run in parallel; hooks wait on conditions, never on fixed sleeps.
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    reporters: ['default', './test/closing-line-reporter.ts'],
   },
 });

@@ -9,7 +9,8 @@ import type { RunRequest, Strategy } from './types.js';
 /**
  * Strategy A of the seed: test every candidate (recently active users, or a maintained list)
  * against the flag and enqueue those newly enabled. Works with nothing but the flag's rules.
- * One run at a time per deployment: a run that finds the lock taken is skipped.
+ * One run at a time per deployment: a run that finds the lock taken is skipped. A dry run
+ * changes nothing, so it takes no lock.
  */
 export const pollingStrategy: Strategy = {
   name: 'polling',
@@ -19,6 +20,7 @@ export const pollingStrategy: Strategy = {
     const { config, logger } = runtime;
     const store = await runtime.openStore();
     const checker = await runtime.openChecker();
+    if (request.dryRun) return detect(runtime, store, checker, true, request.signal); // read-only: no lock needed
     const lockKey = `${config.state.detectorKeyPrefix}lock:polling`;
     const lease = await RunLease.acquire(store, lockKey, logger);
     if (!lease) {
@@ -35,7 +37,7 @@ export const pollingStrategy: Strategy = {
   },
 };
 
-function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, dryRun: boolean, signal: AbortSignal): Promise<RunSummary> {
+function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, dryRun: boolean, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;
   const sink = runtime.openSink(dryRun);
   return runDetection(

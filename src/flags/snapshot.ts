@@ -51,8 +51,8 @@ export class FlagSnapshot {
   }
 
   evaluate(userId: string): FlagResult {
-    if (!this.enabled || this.excluded.has(userId)) return 'disabled';
-    if (this.allowed.has(userId) || this.inRollout(userId)) return 'enabled';
+    if (!this.enabled || (this.excluded.size > 0 && this.excluded.has(userId))) return 'disabled';
+    if ((this.allowed.size > 0 && this.allowed.has(userId)) || this.inRollout(userId)) return 'enabled';
     return this.unevaluableRules.length > 0 ? 'unevaluable' : 'disabled';
   }
 

@@ -22,7 +22,7 @@ export async function* openInput(location: string, deps: InputDeps = {}): AsyncG
 }
 
 async function openRaw(location: string, deps: InputDeps): Promise<AsyncIterable<Buffer>> {
-  if (!location.startsWith('s3://')) return createReadStream(location, { highWaterMark: 256 * 1024 });
+  if (!location.startsWith('s3://')) return createReadStream(location, { highWaterMark: 64 * 1024 });
   if (!deps.objectStore) throw new FfError('INPUT_UNREADABLE', `cannot read ${location}: no S3 client configured`);
   return deps.objectStore.open(parseS3Uri(location));
 }

@@ -5,7 +5,7 @@ import type { FlagChecker } from '../flags/types.js';
 import type { Logger } from '../logger.js';
 import { BatchSender, type RetryPolicy } from '../send/sender.js';
 import type { RateLimiter } from '../send/rate-limiter.js';
-import { buildUserLoadMessage, type MessageSettings } from '../sink/message.js';
+import { buildUserLoadMessage, formatRequestedAt, type MessageSettings } from '../sink/message.js';
 import type { MessageSink } from '../sink/types.js';
 import type { StateStore } from '../state/types.js';
 import { systemClock, type Clock } from '../time.js';
@@ -120,53 +120,65 @@ class DetectionRun {
 
   /** Reads the source with up to maxInFlightBatches batches being classified at once. */
   private async classifyAll(): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
+    let active = 0;
+    let slotFreed: (() => void) | undefined;
+    const waitForSlot = (): Promise<void> => new Promise((resolve) => (slotFreed = resolve));
     for await (const batch of this.deps.source.batches(this.stop.signal)) {
       if (this.stop.signal.aborted) break;
       const ids = acceptCandidates(batch, this.options.idPattern, this.seen, this.counts, this.examples);
       if (ids.length === 0) continue;
-      const work: Promise<void> = this.guard(this.classify(ids)).finally(() => inFlight.delete(work));
-      inFlight.add(work);
-      if (inFlight.size >= this.options.maxInFlightBatches) await Promise.race(inFlight);
+      while (active >= this.options.maxInFlightBatches) await waitForSlot();
+      active++;
+      void this.guard(this.classify(ids)).then(() => {
+        active--;
+        slotFreed?.();
+      });
     }
-    await Promise.all(inFlight);
+    while (active > 0) await waitForSlot();
   }
 
   private async classify(ids: string[]): Promise<void> {
     const { checker, store } = this.deps;
+    const { forgetDisabled, dryRun } = this.options;
     const results = await checker.check(ids);
-    const enabled: string[] = [];
-    const disabled: string[] = [];
-    for (let i = 0; i < ids.length; i++) {
+    // Known-set lookups: every user when disabled ones may need forgetting, else enabled ones only.
+    const lookups = forgetDisabled ? ids : ids.filter((_, i) => results[i] === 'enabled');
+    const known = await store.areKnown(lookups);
+    const unknownEnabled: string[] = [];
+    const toForget: string[] = [];
+    let enabled = 0;
+    let disabled = 0;
+    for (let i = 0, k = 0; i < ids.length; i++) {
       const result = results[i];
-      if (result === 'enabled') enabled.push(ids[i] as string);
-      else if (result === 'disabled') disabled.push(ids[i] as string);
-      else this.counts.unevaluable++;
+      if (result === 'enabled') {
+        enabled++;
+        if (!known[forgetDisabled ? i : k++]) unknownEnabled.push(ids[i] as string);
+      } else if (result === 'disabled') {
+        disabled++;
+        if (forgetDisabled && known[i]) toForget.push(ids[i] as string);
+      } else {
+        this.counts.unevaluable++;
+      }
     }
     this.counts.evaluated += ids.length;
-    this.counts.enabled += enabled.length;
-    this.counts.disabled += disabled.length;
-
-    const lookups = this.options.forgetDisabled ? enabled.concat(disabled) : enabled;
-    const known = await store.areKnown(lookups);
-    const unknownEnabled = enabled.filter((_, i) => !known[i]);
-    const toForget = this.options.forgetDisabled ? disabled.filter((_, i) => known[enabled.length + i]) : [];
-    this.counts.alreadyKnown += enabled.length - unknownEnabled.length;
+    this.counts.enabled += enabled;
+    this.counts.disabled += disabled;
+    this.counts.alreadyKnown += enabled - unknownEnabled.length;
 
     const loaded = await store.areLoaded(unknownEnabled);
     const alreadyLoaded = unknownEnabled.filter((_, i) => loaded[i]);
-    const toSend = unknownEnabled.filter((_, i) => !loaded[i]);
-    if (!this.options.dryRun) await Promise.all([store.markKnown(alreadyLoaded), store.forget(toForget)]);
+    if (!dryRun) await Promise.all([store.markKnown(alreadyLoaded), store.forget(toForget)]);
     this.counts.alreadyLoaded += alreadyLoaded.length;
     this.counts.forgotten += toForget.length;
 
-    for (const userId of toSend) {
+    for (let i = 0; i < unknownEnabled.length; i++) {
+      if (loaded[i]) continue;
       if (this.options.budget > 0 && this.reserved >= this.options.budget) {
         this.counts.deferred++;
         continue;
       }
       this.reserved++;
-      await this.queue.push(userId);
+      await this.queue.push(unknownEnabled[i] as string);
     }
   }
 
@@ -175,8 +187,8 @@ class DetectionRun {
       const userIds = await this.queue.take(this.deps.sink.maxBatchSize, BATCH_LINGER_MS);
       if (userIds.length === 0) return;
       // Built when first sent, so requested_at is the send time; retries reuse the message.
-      const now = new Date();
-      const messages = userIds.map((userId) => buildUserLoadMessage(userId, this.options.message, now));
+      const requestedAt = formatRequestedAt(new Date());
+      const messages = userIds.map((userId) => buildUserLoadMessage(userId, this.options.message, requestedAt));
       const result = await this.sender.send(messages, this.stop.signal);
       if (result.accepted.length > 0) {
         if (!this.options.dryRun) await this.deps.store.markKnown(result.accepted.map((message) => message.userId));

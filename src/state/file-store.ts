@@ -49,7 +49,7 @@ export class FileStateStore implements StateStore {
 
   /** Lock keys become files beside the journal (`state.journal.<key>.lock`). */
   async tryLock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    await this.ping();
+    await mkdir(path.dirname(this.file), { recursive: true });
     return this.locks.tryLock(this.lockFile(key), token, ttlMs);
   }
 
@@ -73,8 +73,10 @@ export class FileStateStore implements StateStore {
   private async append(userIds: readonly string[], op: '+' | '-'): Promise<void> {
     if (userIds.length === 0) return;
     await this.ping();
-    const journal = this.journal as FileHandle;
     try {
+      // Created on the first write, so read-only use (--dry-run, check) leaves no file behind.
+      this.journal ??= await this.createJournal();
+      const journal = this.journal;
       await journal.write(userIds.map((id) => `${op}${id}\n`).join(''));
       await journal.datasync();
     } catch (error) {
@@ -82,12 +84,15 @@ export class FileStateStore implements StateStore {
     }
   }
 
+  private async createJournal(): Promise<FileHandle> {
+    await mkdir(path.dirname(this.file), { recursive: true });
+    return open(this.file, 'a');
+  }
+
   private async open(): Promise<void> {
     try {
-      await mkdir(path.dirname(this.file), { recursive: true });
       const entries = await this.replay();
       if (entries > 2 * this.known.size + 1000) await this.compact();
-      this.journal = await open(this.file, 'a');
     } catch (error) {
       this.opened = undefined;
       throw new FfError('STATE_UNAVAILABLE', `cannot open state file ${this.file}: ${errorMessage(error)}`, { cause: error });

@@ -34,7 +34,6 @@ export class ValkeyStateStore implements StateStore {
       new Valkey(options.url, {
         lazyConnect: true,
         connectTimeout: options.connectTimeoutMs,
-        commandTimeout: options.commandTimeoutMs ?? 10_000,
         maxRetriesPerRequest: 1,
         enableOfflineQueue: false,
         retryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
@@ -52,7 +51,7 @@ export class ValkeyStateStore implements StateStore {
 
   async areKnown(userIds: readonly string[]): Promise<boolean[]> {
     if (userIds.length === 0) return [];
-    const flags = await this.call('SMISMEMBER', () => this.client.smismember(this.options.knownSetKey, ...userIds));
+    const flags = await this.call('SMISMEMBER', () => this.client.smismember(this.options.knownSetKey, userIds as string[]));
     return flags.map((flag) => flag === 1);
   }
 
@@ -69,11 +68,11 @@ export class ValkeyStateStore implements StateStore {
   }
 
   async markKnown(userIds: readonly string[]): Promise<void> {
-    if (userIds.length > 0) await this.call('SADD', () => this.client.sadd(this.options.knownSetKey, ...userIds));
+    if (userIds.length > 0) await this.call('SADD', () => this.client.sadd(this.options.knownSetKey, userIds as string[]));
   }
 
   async forget(userIds: readonly string[]): Promise<void> {
-    if (userIds.length > 0) await this.call('SREM', () => this.client.srem(this.options.knownSetKey, ...userIds));
+    if (userIds.length > 0) await this.call('SREM', () => this.client.srem(this.options.knownSetKey, userIds as string[]));
   }
 
   async tryLock(key: string, token: string, ttlMs: number): Promise<boolean> {
@@ -108,12 +107,28 @@ export class ValkeyStateStore implements StateStore {
     return this.connecting;
   }
 
+  /**
+   * One timer per call (a batch), not per command as iovalkey's commandTimeout would set: a
+   * call unanswered in time fails the run, and the connection, in an unknown state, is dropped.
+   */
+  private withTimeout<T>(command: string, work: Promise<T>): Promise<T> {
+    const limit = this.options.commandTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.client.disconnect();
+        reject(new Error(`no reply to ${command} within ${limit} ms`));
+      }, limit);
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+
   private async call<T>(command: string, run: () => Promise<T>): Promise<T> {
     try {
       await this.connect().catch((error: unknown) => {
         throw toStateError('connect', this.lastConnectionError ?? error, this.options.url);
       });
-      return await run();
+      return await this.withTimeout(command, run());
     } catch (error) {
       throw toStateError(command, error, this.options.url);
     }

@@ -160,3 +160,12 @@ describe('rollout edges', () => {
     expect(enabled / 20_000).toBeLessThan(0.32);
   });
 });
+
+describe('crc32 (JS) agrees with zlib', () => {
+  it.each(['', 'a', 'User;1', 'consumer_graph_ingestionuser-123', 'héllo wörld', '吉 星 高 照', 'x'.repeat(1000)])('for %j, also when continued', async (text) => {
+    const { crc32: zlibCrc32 } = await import('node:zlib');
+    const { crc32 } = await import('../../src/flags/crc32.js');
+    expect(crc32(text)).toBe(zlibCrc32(text));
+    expect(crc32(text, zlibCrc32('prefix'))).toBe(zlibCrc32(`prefix${text}`));
+  });
+});

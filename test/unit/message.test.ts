@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { buildUserLoadMessage } from '../../src/sink/message.js';
+import { buildUserLoadMessage, formatRequestedAt } from '../../src/sink/message.js';
 
 const settings = { reason: 'feature_flag_enabled', lookbackDays: 365, priority: 'low', requestIdPrefix: 'detector' };
 
 describe('UserLoadEvent body', () => {
   it('has exactly the worker contract keys, in order, with typed values', () => {
-    const message = buildUserLoadMessage('user-42', settings, new Date('2026-11-28T10:11:12.345Z'));
+    const message = buildUserLoadMessage('user-42', settings, formatRequestedAt(new Date('2026-11-28T10:11:12.345Z')));
     const body = JSON.parse(message.body) as Record<string, unknown>;
     expect(Object.keys(body)).toEqual(['event_type', 'user_id', 'reason', 'requested_at', 'lookback_days', 'request_id', 'priority']);
     expect(body).toMatchObject({

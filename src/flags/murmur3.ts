@@ -66,7 +66,11 @@ function mixBlock(h: number, k: number): number {
 }
 
 function finalize(h: number, length: number): number {
-  h ^= length;
+  return fmix32(h ^ length);
+}
+
+/** murmur3's 32-bit finalizer: spreads every input bit over the whole word (unsigned result). */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

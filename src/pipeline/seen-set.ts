@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { fmix32 } from '../flags/murmur3.js';
 
 const SHARD_BITS = 12;
 const SHARDS = 1 << SHARD_BITS;
@@ -43,8 +44,8 @@ export class SeenSet {
       b = Math.imul(b + c, 0x5bd1e995);
       b ^= b >>> 15;
     }
-    a = mix(a ^ id.length);
-    b = (mix(b) | 1) >>> 0; // never 0: a zero slot means empty
+    a = fmix32(a ^ id.length);
+    b = (fmix32(b) | 1) >>> 0; // never 0: a zero slot means empty
     const shard = a >>> (32 - SHARD_BITS);
     if (!this.insert(shard, b, a & 0xffff)) return false;
     this.size++;
@@ -92,14 +93,4 @@ export class SeenSet {
     this.low[shard] = lows;
     this.high[shard] = highs;
   }
-}
-
-/** murmur3's 32-bit finalizer: spreads every input bit over the whole word. */
-function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'STATE_UNAVAILABLE'
   | 'SINK_UNAVAILABLE'
   | 'SINK_REJECTED'
-  | 'RUN_CANCELLED';
+  | 'RUN_CANCELLED'
+  | 'CHECKER_REFUSED';
 
 export const EXIT_OK = 0;
 export const EXIT_RUN_FAILED = 1;

@@ -48,6 +48,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     );
   }
   const config = parsed.data;
+  if (config.flags.http) config.flags.http.headers = expandHeaders(config.flags.http.headers, env);
   for (const field of PATH_FIELDS) {
     const given = sectionOf(merged, field.section)?.[field.key];
     if (given !== undefined) continue;
@@ -56,6 +57,23 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     section[field.key] = resolveLocation(String(section[field.key]), base);
   }
   return config;
+}
+
+/** `${NAME}` in a header value comes from the environment, so secrets stay out of config files. */
+function expandHeaders(headers: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
+  const missing: string[] = [];
+  const expanded = Object.fromEntries(
+    Object.entries(headers).map(([name, value]) => [
+      name,
+      value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, variable: string) => {
+        const found = env[variable];
+        if (found === undefined) missing.push(`flags.http.headers.${name}: environment variable ${variable} is not set`);
+        return found ?? '';
+      }),
+    ]),
+  );
+  if (missing.length > 0) throw new ValidationError('CONFIG_INVALID', 'configuration', missing);
+  return expanded;
 }
 
 function readConfigFile(file: string): Layer {

@@ -9,6 +9,27 @@ const positiveInt = z.number().int().positive();
 
 export const DEFAULT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$';
 
+const httpCheckerSchema = z
+  .object({
+    /** Per-user URL with {flag} and {userId}, answered with JSON holding a boolean. */
+    urlTemplate: z.string().url().refine((url) => url.includes('{userId}'), { message: 'must contain {userId}' }),
+    /** Optional: POST {"flag", "userIds": [...]}, answered with a map userId → answer. */
+    batchUrl: z.string().url().nullable().default(null),
+    batchSize: positiveInt.max(10_000).default(100),
+    /** Dot path to the boolean in an answer ("" = the answer itself). */
+    responsePath: z.string().default('enabled'),
+    /** Dot path to the userId → answer map in a batch response ("" = the body). */
+    batchResponsePath: z.string().default(''),
+    /** Request headers; `${NAME}` is replaced by the environment variable NAME. */
+    headers: z.record(z.string(), z.string()).default({}),
+    concurrency: positiveInt.max(256).default(16),
+    timeoutMs: positiveInt.default(2000),
+    retries: z.number().int().min(0).max(10).default(3),
+    retryBaseMs: positiveInt.default(100),
+    retryMaxMs: positiveInt.default(5000),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** The flag whose newly enabled users get a backfill. */
@@ -31,11 +52,14 @@ export const configSchema = z
       .prefault({}),
     flags: z
       .object({
-        checker: z.enum(['rules']).default('rules'),
+        /** rules: the embedded evaluator; http: ask the flag service (flags.http). */
+        checker: z.enum(['rules', 'http']).default('rules'),
         /** Flag rules file (YAML or JSON): local path or s3:// URI. */
         rules: z.string().min(1).default('config/flag-rules.yaml'),
+        http: httpCheckerSchema.nullable().default(null),
       })
       .strict()
+      .refine((flags) => flags.checker !== 'http' || flags.http !== null, { message: 'checker "http" needs flags.http', path: ['http'] })
       .prefault({}),
     state: z
       .object({

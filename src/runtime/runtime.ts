@@ -1,6 +1,7 @@
 import { FileCandidateSource } from '../candidates/file-source.js';
 import type { CandidateSource } from '../candidates/types.js';
 import type { Config } from '../config/schema.js';
+import { HttpFlagChecker } from '../flags/http-checker.js';
 import { loadFlagRules } from '../flags/load-rules.js';
 import { RulesFlagChecker } from '../flags/rules-checker.js';
 import type { FlagChecker } from '../flags/types.js';
@@ -71,6 +72,12 @@ export class Runtime {
   }
 
   async openChecker(): Promise<FlagChecker> {
+    const { flags } = this.config;
+    if (flags.checker === 'http' && flags.http) {
+      const checker = new HttpFlagChecker({ flag: this.config.flag, ...flags.http }, this.logger);
+      this.logger.info({ checker: checker.description }, 'flag checks go to the flag service');
+      return checker;
+    }
     const snapshot = await loadFlagRules(
       { location: this.config.flags.rules, expectedFlag: this.config.flag, idPattern: this.idPattern, logger: this.logger },
       { objectStore: this.objectStore },

@@ -58,3 +58,21 @@ describe('configuration layers', () => {
     expect(() => loadConfig({ configPath: '/nonexistent/c.yaml', env: {} })).toThrow(/cannot read config file/);
   });
 });
+
+describe('flag checker selection', () => {
+  it('needs flags.http for the http checker and expands ${ENV} in headers', () => {
+    expect(() => loadConfig({ env: {}, overrides: { flags: { checker: 'http' } } })).toThrow(/flags\.http: checker "http" needs flags\.http/);
+    const config = loadConfig({
+      env: { FLAG_TOKEN: 's3cret' },
+      overrides: { flags: { checker: 'http', http: { urlTemplate: 'https://flags.example/{flag}/{userId}', headers: { authorization: 'Bearer ${FLAG_TOKEN}' } } } },
+    });
+    expect(config.flags.http).toMatchObject({ headers: { authorization: 'Bearer s3cret' }, concurrency: 16, timeoutMs: 2000, retries: 3, responsePath: 'enabled' });
+  });
+
+  it('names a header variable that is not set, and a template without {userId}', () => {
+    expect(() =>
+      loadConfig({ env: {}, overrides: { flags: { checker: 'http', http: { urlTemplate: 'https://f/{userId}', headers: { authorization: '${NOPE}' } } } } }),
+    ).toThrow('flags.http.headers.authorization: environment variable NOPE is not set');
+    expect(() => loadConfig({ env: {}, overrides: { flags: { checker: 'http', http: { urlTemplate: 'https://f/x' } } } })).toThrow(/urlTemplate: must contain \{userId\}/);
+  });
+});

@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import { splitLines } from '../candidates/line-source.js';
 import { FfError, ValidationError, errorMessage } from '../errors.js';
 import { openInput, type InputDeps } from '../inputs/open-input.js';
+import { resolveS3Reference } from '../inputs/object-store.js';
 import type { Logger } from '../logger.js';
 import { flagRulesSchema, type FlagRulesFile } from './rules-schema.js';
 import { FlagSnapshot } from './snapshot.js';
@@ -27,8 +28,13 @@ export async function loadFlagRules(options: LoadRulesOptions, deps: InputDeps =
       `flag: is "${rules.flag}" but the configured flag is "${options.expectedFlag}"`,
     ]);
   }
-  const resolveList = (list: string[] | string, field: string): Promise<string[]> =>
-    typeof list === 'string' ? readIdList(referenceLocation(list, location), field, options, deps) : Promise.resolve(list);
+  const sources = [location];
+  const resolveList = (list: string[] | string, field: string): Promise<string[]> => {
+    if (typeof list !== 'string') return Promise.resolve(list);
+    const reference = referenceLocation(list, location);
+    sources.push(reference);
+    return readIdList(reference, field, options, deps);
+  };
 
   const segments = new Map<string, string[]>();
   for (const [name, list] of Object.entries(rules.segments)) segments.set(name, await resolveList(list, `segments.${name}`));
@@ -45,6 +51,7 @@ export async function loadFlagRules(options: LoadRulesOptions, deps: InputDeps =
     percentage: rules.percentage,
     bucketing: rules.bucketing,
     unevaluableRules,
+    sources,
   });
 }
 
@@ -81,7 +88,8 @@ async function readWhole(location: string, deps: InputDeps): Promise<string> {
 
 /** A referenced list resolves against the rules file's own folder (or stays an s3:// URI). */
 function referenceLocation(reference: string, rulesLocation: string): string {
-  if (reference.startsWith('s3://') || rulesLocation.startsWith('s3://')) return reference;
+  if (rulesLocation.startsWith('s3://')) return resolveS3Reference(reference, rulesLocation);
+  if (reference.startsWith('s3://')) return reference;
   return path.resolve(path.dirname(rulesLocation), reference);
 }
 

@@ -11,6 +11,8 @@ export interface FlagSnapshotInput {
   bucketing: BucketingConfig;
   /** Rules present in the source that cannot be decided offline (e.g. "groups: admins"). */
   unevaluableRules: readonly string[];
+  /** Every file or object the snapshot was read from (the rules and each referenced list). */
+  sources?: readonly string[];
 }
 
 /**
@@ -25,6 +27,7 @@ export class FlagSnapshot {
   readonly bucketing: BucketingConfig;
   readonly unevaluableRules: readonly string[];
   readonly segmentSizes: ReadonlyMap<string, number>;
+  readonly sources: readonly string[];
   private readonly allowed = new Set<string>();
   private readonly excluded: ReadonlySet<string>;
   private readonly inRollout: RolloutTest;
@@ -35,6 +38,7 @@ export class FlagSnapshot {
     this.percentage = input.percentage;
     this.bucketing = input.bucketing;
     this.unevaluableRules = input.unevaluableRules;
+    this.sources = input.sources ?? [];
     this.excluded = new Set(input.excludedUsers);
     for (const id of input.users) this.allowed.add(id);
     const sizes = new Map<string, number>();

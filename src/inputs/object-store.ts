@@ -1,4 +1,5 @@
-import { GetObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import path from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { FfError, errorMessage } from '../errors.js';
 
@@ -11,6 +12,8 @@ export interface S3Location {
 export interface ObjectStore {
   /** Streams an object's bytes; errors name the URI. */
   open(location: S3Location): Promise<AsyncIterable<Buffer>>;
+  /** The object's ETag, to notice a change without reading it. */
+  etag(location: S3Location): Promise<string>;
 }
 
 export function parseS3Uri(uri: string): S3Location {
@@ -21,6 +24,14 @@ export function parseS3Uri(uri: string): S3Location {
 
 export function formatS3Uri(location: S3Location): string {
   return `s3://${location.bucket}/${location.key}`;
+}
+
+/** `s3://b/dir/rules.yaml` + `team.txt` → `s3://b/dir/team.txt`; absolute URIs stay as they are. */
+export function resolveS3Reference(reference: string, base: string): string {
+  if (reference.startsWith('s3://')) return reference;
+  const { bucket, key } = parseS3Uri(base);
+  const folder = key.includes('/') ? key.slice(0, key.lastIndexOf('/') + 1) : '';
+  return formatS3Uri({ bucket, key: path.posix.normalize(folder + reference).replace(/^\/+/, '') });
 }
 
 /**
@@ -50,6 +61,16 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  async etag(location: S3Location): Promise<string> {
+    const uri = formatS3Uri(location);
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      return response.ETag ?? '';
+    } catch (error) {
+      throw toInputError(uri, error);
+    }
+  }
+
   destroy(): void {
     if (this.ownsClient) this.client.destroy();
   }
@@ -58,9 +79,11 @@ export class S3ObjectStore implements ObjectStore {
 function toInputError(uri: string, error: unknown): FfError {
   if (error instanceof FfError) return error;
   if (error instanceof S3ServiceException) {
+    // HeadObject answers without a body, so its errors arrive as NotFound / Forbidden.
     const reasons: Record<string, string> = {
       NoSuchBucket: 'bucket does not exist',
       NoSuchKey: 'object does not exist',
+      NotFound: 'bucket or object does not exist',
       AccessDenied: 'access denied',
       Forbidden: 'access denied',
     };

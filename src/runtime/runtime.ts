@@ -117,8 +117,16 @@ class LazyS3ObjectStore implements ObjectStore {
   constructor(private readonly client?: S3Client) {}
 
   open(location: S3Location): Promise<AsyncIterable<Buffer>> {
+    return this.get().open(location);
+  }
+
+  etag(location: S3Location): Promise<string> {
+    return this.get().etag(location);
+  }
+
+  private get(): S3ObjectStore {
     this.store ??= new S3ObjectStore(this.client);
-    return this.store.open(location);
+    return this.store;
   }
 
   destroy(): void {

@@ -1,12 +1,22 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ValidationError, FfError, errorMessage } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 
-/** The package's root: the embedded default's sample files live in its config/ folder. */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/**
+ * The package's root (the nearest folder with a package.json above this module, whether it runs
+ * from src/ or dist/src/): the embedded default's sample files live in its config/ folder.
+ */
+export const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return start;
+  }
+}
 
 type Layer = Record<string, unknown>;
 

@@ -76,3 +76,10 @@ describe('flag checker selection', () => {
     expect(() => loadConfig({ env: {}, overrides: { flags: { checker: 'http', http: { urlTemplate: 'https://f/x' } } } })).toThrow(/urlTemplate: must contain \{userId\}/);
   });
 });
+
+describe('example configs in config/', () => {
+  it.each(['ff-detector.example.yaml', 'ff-detector.http.example.yaml'])('%s is valid', (name) => {
+    const config = loadConfig({ configPath: path.join(PACKAGE_ROOT, 'config', name), env: { FLAG_SERVICE_TOKEN: 't' } });
+    expect(config.flag).toBe('consumer_graph_ingestion');
+  });
+});

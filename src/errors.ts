@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'SINK_UNAVAILABLE'
   | 'SINK_REJECTED'
   | 'RUN_CANCELLED'
-  | 'CHECKER_REFUSED';
+  | 'CHECKER_REFUSED'
+  | 'SOURCE_UNAVAILABLE'
+  | 'SCHEMA_DRIFT';
 
 export const EXIT_OK = 0;
 export const EXIT_RUN_FAILED = 1;

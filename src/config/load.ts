@@ -104,10 +104,27 @@ function readConfigFile(file: string): Layer {
   return resolvePaths(value, path.dirname(file));
 }
 
+/** Environment variables and the config fields they set (design.md section 6). */
+const SNOWFLAKE_ENV: Record<string, string> = {
+  SNOWFLAKE_ACCOUNT: 'account',
+  SNOWFLAKE_USER: 'username',
+  SNOWFLAKE_PASSWORD: 'password',
+  SNOWFLAKE_PRIVATE_KEY_PATH: 'privateKeyPath',
+  SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'privateKeyPassphrase',
+  SNOWFLAKE_WAREHOUSE: 'warehouse',
+  SNOWFLAKE_ROLE: 'role',
+  SNOWFLAKE_DATABASE: 'database',
+  SNOWFLAKE_SCHEMA: 'schema',
+  SNOWFLAKE_ACCESS_URL: 'accessUrl',
+};
+
 function envLayer(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};
   if (env.VALKEY_URL) layer.state = { valkeyUrl: env.VALKEY_URL };
   if (env.SQS_QUEUE_URL) layer.sqs = { queueUrl: env.SQS_QUEUE_URL };
+  const snowflake: Layer = {};
+  for (const [variable, field] of Object.entries(SNOWFLAKE_ENV)) if (env[variable]) snowflake[field] = env[variable];
+  if (Object.keys(snowflake).length > 0) layer.candidates = { snowflake };
   return layer;
 }
 

@@ -9,6 +9,42 @@ const positiveInt = z.number().int().positive();
 
 export const DEFAULT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$';
 
+const nullableString = z.string().min(1).nullable().default(null);
+
+/** Seed section 4, strategy A, step 1: distinct users with a receipt in the last `activeDays` days. */
+export const DEFAULT_SNOWFLAKE_QUERY =
+  'SELECT DISTINCT USER_ID_RAW AS USER_ID FROM RECEIPTS WHERE PURCHASE_DATE >= DATEADD(day, -:activeDays, CURRENT_DATE())';
+
+const snowflakeSchema = z
+  .object({
+    account: nullableString,
+    username: nullableString,
+    /** Password authentication (env SNOWFLAKE_PASSWORD) … */
+    password: nullableString,
+    /** … or key pair: a PEM private key file, optionally encrypted. */
+    privateKeyPath: nullableString,
+    privateKeyPassphrase: nullableString,
+    warehouse: nullableString,
+    role: nullableString,
+    database: z.string().min(1).default('FETCH_SERVICES_PROD'),
+    schema: z.string().min(1).default('RECEIPT_SERVICE'),
+    /** Overrides the account URL (private link; a local server in tests). */
+    accessUrl: z.string().url().nullable().default(null),
+    /** SQL with :name bind variables; values come from `binds` (plus activeDays). */
+    query: z.string().min(1).default(DEFAULT_SNOWFLAKE_QUERY),
+    binds: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).default({}),
+    activeDays: positiveInt.max(3650).default(30),
+    idColumn: z.string().min(1).default('USER_ID'),
+    /** Table and columns checked before the query; null skips the check. */
+    schemaGate: z
+      .object({ table: z.string().min(1), columns: z.array(z.string().min(1)).min(1) })
+      .strict()
+      .nullable()
+      .default({ table: 'RECEIPTS', columns: ['USER_ID_RAW', 'PURCHASE_DATE'] }),
+    queryTimeoutSeconds: positiveInt.default(600),
+  })
+  .strict();
+
 const httpCheckerSchema = z
   .object({
     /** Per-user URL with {flag} and {userId}, answered with JSON holding a boolean. */
@@ -41,14 +77,20 @@ export const configSchema = z
       .refine(isValidRegExp, { message: 'is not a valid regular expression' }),
     candidates: z
       .object({
-        source: z.enum(['file']).default('file'),
+        /** file: a maintained list (candidates.path); snowflake: a query (candidates.snowflake). */
+        source: z.enum(['file', 'snowflake']).default('file'),
         /** Local path or s3://bucket/key; gzip is detected from the content. */
         path: z.string().min(1).default('config/sample-candidates.txt'),
         /** CSV column holding the ID; when unset the file has one ID per line. */
         column: z.string().min(1).nullable().default(null),
         batchSize: positiveInt.max(100_000).default(1000),
+        snowflake: snowflakeSchema.prefault({}),
       })
       .strict()
+      .refine((c) => c.source !== 'snowflake' || (c.snowflake.account !== null && c.snowflake.username !== null), {
+        message: 'source "snowflake" needs account and username (SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER)',
+        path: ['snowflake'],
+      })
       .prefault({}),
     flags: z
       .object({

@@ -1,4 +1,7 @@
 import { FileCandidateSource } from '../candidates/file-source.js';
+import type { SnowflakeClient, TableName } from '../candidates/snowflake/client.js';
+import { SdkSnowflakeClient } from '../candidates/snowflake/sdk-client.js';
+import { SnowflakeCandidateSource } from '../candidates/snowflake/snowflake-source.js';
 import type { CandidateSource } from '../candidates/types.js';
 import type { Config } from '../config/schema.js';
 import { HttpFlagChecker } from '../flags/http-checker.js';
@@ -21,6 +24,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 /** Clients to use instead of the ones built from the environment (tests, embedding). */
 export interface RuntimeClients {
   stdout?: Writable;
+  snowflake?: SnowflakeClient;
   sqs?: SQSClient;
   s3?: S3Client;
 }
@@ -88,9 +92,28 @@ export class Runtime {
 
   openCandidateSource(): CandidateSource {
     const { candidates } = this.config;
+    if (candidates.source === 'snowflake') return this.openSnowflakeSource();
     return new FileCandidateSource(
       { location: candidates.path, column: candidates.column, batchSize: candidates.batchSize },
       { objectStore: this.objectStore },
+    );
+  }
+
+  private openSnowflakeSource(): CandidateSource {
+    const { batchSize, snowflake } = this.config.candidates;
+    const client = this.clients.snowflake ?? new SdkSnowflakeClient({ ...snowflake, account: snowflake.account ?? '', username: snowflake.username ?? '' }, this.logger);
+    this.closers.push(() => client.close());
+    const gate = snowflake.schemaGate;
+    return new SnowflakeCandidateSource(
+      client,
+      {
+        query: snowflake.query,
+        binds: { activeDays: snowflake.activeDays, ...snowflake.binds },
+        idColumn: snowflake.idColumn,
+        schemaGate: gate ? { table: qualifyTable(gate.table, snowflake.database, snowflake.schema), columns: gate.columns } : null,
+        batchSize,
+      },
+      this.logger,
     );
   }
 
@@ -108,6 +131,13 @@ export class Runtime {
       }
     }
   }
+}
+
+/** `TABLE`, `SCHEMA.TABLE` or `DB.SCHEMA.TABLE`, completed with the connection's database and schema. */
+function qualifyTable(name: string, database: string, schema: string): TableName {
+  const parts = name.split('.');
+  const table = parts.pop() as string;
+  return { table, schema: parts.pop() ?? schema, database: parts.pop() ?? database };
 }
 
 /** Creates the S3 client only when an s3:// location is actually read. */

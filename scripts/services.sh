@@ -6,6 +6,9 @@
 #   scripts/services.sh up             install, start what is not running; prints the names it started
 #   scripts/services.sh down [NAME…]   stop the named servers (default: all) that this script started
 #   scripts/services.sh env            print the environment variables that point at the servers
+#
+# Servers: valkey (Valkey 8, bookworm-backports), sqs (fauxqs: SQS + S3), snowflake (fakesnow in a
+# Python venv behind scripts/snowflake-server.py).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +16,9 @@ CACHE="$ROOT/.cache"
 RUN="$CACHE/run"
 VALKEY_PORT=${FFD_VALKEY_PORT:-16379}
 SQS_PORT=${FFD_SQS_PORT:-14566}
-ALL_SERVICES=(valkey sqs)
+SNOWFLAKE_PORT=${FFD_SNOWFLAKE_PORT:-15080}
+SNOWFLAKE_VENV="$CACHE/snowflake-venv"
+ALL_SERVICES=(valkey sqs snowflake)
 
 log() { echo "services: $*" >&2; }
 
@@ -45,6 +50,15 @@ install_sqs() {
   [ -f "$ROOT/node_modules/fauxqs/package.json" ] || { log "fauxqs missing: run npm ci first"; return 1; }
 }
 
+install_snowflake() {
+  local requirements="$ROOT/scripts/snowflake-requirements.txt" marker="$SNOWFLAKE_VENV/.requirements"
+  if [ -f "$marker" ] && cmp -s "$requirements" "$marker"; then return 0; fi
+  log "installing the Snowflake-protocol test server (fakesnow) into $SNOWFLAKE_VENV"
+  python3 -m venv "$SNOWFLAKE_VENV"
+  PIP_CACHE_DIR="$CACHE/pip" "$SNOWFLAKE_VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$marker"
+}
+
 start_valkey() {
   valkey-server --port "$VALKEY_PORT" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
     --pidfile "$RUN/valkey.pid" --logfile "$RUN/valkey.log"
@@ -57,9 +71,15 @@ start_sqs() {
   wait_for_port sqs "$SQS_PORT"
 }
 
-port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; sqs) echo "$SQS_PORT" ;; esac; }
+start_snowflake() {
+  nohup "$SNOWFLAKE_VENV/bin/python" "$ROOT/scripts/snowflake-server.py" "$SNOWFLAKE_PORT" >"$RUN/snowflake.log" 2>&1 &
+  echo $! >"$RUN/snowflake.pid"
+  wait_for_port snowflake "$SNOWFLAKE_PORT"
+}
 
-cmd_install() { install_valkey; install_sqs; }
+port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; sqs) echo "$SQS_PORT" ;; snowflake) echo "$SNOWFLAKE_PORT" ;; esac; }
+
+cmd_install() { install_valkey; install_sqs; install_snowflake; }
 
 cmd_up() {
   cmd_install
@@ -95,6 +115,7 @@ cmd_env() {
   cat <<ENV
 export FFD_TEST_VALKEY_URL=redis://127.0.0.1:$VALKEY_PORT
 export FFD_TEST_AWS_ENDPOINT=http://127.0.0.1:$SQS_PORT
+export FFD_TEST_SNOWFLAKE_URL=http://127.0.0.1:$SNOWFLAKE_PORT
 ENV
 }
 

@@ -45,3 +45,8 @@ try {
     process.exitCode = error instanceof FfError ? error.exitCode : EXIT_RUN_FAILED;
   }
 }
+
+// Every client is closed by now; exit without waiting for timers a driver may still hold (the
+// Snowflake driver keeps retrying a lost request in the background). Writes to pipes and files
+// are synchronous on Linux, so nothing written is lost.
+process.exit();

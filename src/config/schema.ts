@@ -42,6 +42,8 @@ const snowflakeSchema = z
       .nullable()
       .default({ table: 'RECEIPTS', columns: ['USER_ID_RAW', 'PURCHASE_DATE'] }),
     queryTimeoutSeconds: positiveInt.default(600),
+    /** The driver's retries of a failed login, with backoff. */
+    loginRetries: z.number().int().min(0).max(20).default(3),
   })
   .strict();
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import type { RunSummary } from '../../src/pipeline/summary.js';
 import { tempDir } from '../helpers/files.js';
+import { seedReceipts, snowflakeUrl } from '../helpers/snowflake.js';
 import { awsEnv, createQueue, drainQueue, putObject, uniqueName, userIdsOf, valkeyClient, valkeyUrl } from '../helpers/services.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ff-detector');
@@ -192,5 +193,40 @@ describe('ff-detector help', () => {
 
   it('exits 2 on an unknown command', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);
+  });
+});
+
+describe('ff-detector detect with candidates from Snowflake', () => {
+  const snowflakeEnv = (schema: string) => ({
+    SNOWFLAKE_ACCOUNT: 'test',
+    SNOWFLAKE_USER: 'tester',
+    SNOWFLAKE_PASSWORD: 'secret',
+    SNOWFLAKE_DATABASE: 'FFD',
+    SNOWFLAKE_SCHEMA: schema,
+    SNOWFLAKE_ACCESS_URL: snowflakeUrl(),
+  });
+  const configFile = () => {
+    const file = path.join(tempDir(), 'c.yaml');
+    writeFileSync(file, 'candidates:\n  source: snowflake\n  snowflake:\n    loginRetries: 0\nenqueue:\n  rateLimit: 1000\n');
+    return file;
+  };
+
+  it('runs the active-users query and checks each user against the rules', async () => {
+    const schema = await seedReceipts([
+      `INSERT INTO {schema}.RECEIPTS SELECT 'user-' || lpad(CAST(i AS VARCHAR), 4, '0'), CURRENT_DATE(), 'r' || i FROM range(1, 61) t(i)`,
+    ]);
+    const result = await cli(['detect', '--dry-run', '--config', configFile()], { env: snowflakeEnv(schema) });
+    expect(result.code).toBe(0);
+    expect(result.summary).toMatchObject({ status: 'ok', candidates: 60, invalid: 0 });
+    expect(result.summary.enqueued).toBeGreaterThan(5);
+  });
+
+  it('exits 1 naming table and column when the schema gate fails', async () => {
+    const schema = await seedReceipts([], 'USER_ID VARCHAR, PURCHASE_DATE DATE');
+    const result = await cli(['detect', '--config', configFile()], { env: snowflakeEnv(schema) });
+    expect(result.code).toBe(1);
+    expect(result.summary.status).toBe('failed');
+    expect(result.summary.error).toBe(`schema drift: table FETCH_SERVICES_PROD.RECEIPT_SERVICE.RECEIPTS has no column USER_ID_RAW (found: USER_ID, PURCHASE_DATE)`.replace('FETCH_SERVICES_PROD.RECEIPT_SERVICE', `FFD.${schema}`));
+    expect(result.stderr).not.toContain('secret');
   });
 });

@@ -78,8 +78,20 @@ describe('flag checker selection', () => {
 });
 
 describe('example configs in config/', () => {
-  it.each(['ff-detector.example.yaml', 'ff-detector.http.example.yaml'])('%s is valid', (name) => {
-    const config = loadConfig({ configPath: path.join(PACKAGE_ROOT, 'config', name), env: { FLAG_SERVICE_TOKEN: 't' } });
+  it.each(['ff-detector.example.yaml', 'ff-detector.http.example.yaml', 'ff-detector.snowflake.example.yaml'])('%s is valid', (name) => {
+    const config = loadConfig({ configPath: path.join(PACKAGE_ROOT, 'config', name), env: { FLAG_SERVICE_TOKEN: 't', SNOWFLAKE_ACCOUNT: 'a', SNOWFLAKE_USER: 'u' } });
     expect(config.flag).toBe('consumer_graph_ingestion');
+  });
+});
+
+describe('candidate source selection', () => {
+  it('takes Snowflake settings from SNOWFLAKE_* and requires account and user', () => {
+    expect(() => loadConfig({ env: {}, overrides: { candidates: { source: 'snowflake' } } })).toThrow(/candidates\.snowflake: source "snowflake" needs account and username/);
+    const config = loadConfig({
+      env: { SNOWFLAKE_ACCOUNT: 'acme', SNOWFLAKE_USER: 'svc', SNOWFLAKE_PRIVATE_KEY_PATH: '/keys/k.p8', SNOWFLAKE_WAREHOUSE: 'WH' },
+      overrides: { candidates: { source: 'snowflake' } },
+    });
+    expect(config.candidates.snowflake).toMatchObject({ account: 'acme', username: 'svc', privateKeyPath: '/keys/k.p8', warehouse: 'WH', activeDays: 30, idColumn: 'USER_ID' });
+    expect(config.candidates.snowflake.schemaGate).toEqual({ table: 'RECEIPTS', columns: ['USER_ID_RAW', 'PURCHASE_DATE'] });
   });
 });

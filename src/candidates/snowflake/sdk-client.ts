@@ -17,6 +17,8 @@ export interface SnowflakeConnectionSettings {
   /** Overrides the account's URL (private link, or a local Snowflake-protocol server in tests). */
   accessUrl: string | null;
   queryTimeoutSeconds: number;
+  /** The driver's own retries of a failed login (its default runs for minutes). */
+  loginRetries: number;
 }
 
 let driverConfigured = false;
@@ -53,7 +55,12 @@ export class SdkSnowflakeClient implements SnowflakeClient {
 
   async *streamRows(sqlText: string, binds: ReadonlyArray<string | number | boolean | null>): AsyncGenerator<Row> {
     const connection = await this.connect();
+    // Our own deadline besides Snowflake's statement timeout: while the connection is lost the
+    // driver retries requests on its own (not configurable) and would keep the run waiting.
+    const deadlineMs = (this.settings.queryTimeoutSeconds + 5) * 1000;
+    let timer: NodeJS.Timeout | undefined;
     const rows = await new Promise<AsyncIterable<Row>>((resolve, reject) => {
+      timer = setTimeout(() => reject(new FfError('SOURCE_UNAVAILABLE', `Snowflake query failed: no answer within ${deadlineMs / 1000} s`, { retryable: true })), deadlineMs);
       connection.execute({
         sqlText,
         binds: binds as snowflake.Binds,
@@ -63,7 +70,7 @@ export class SdkSnowflakeClient implements SnowflakeClient {
           else resolve(statement.streamRows() as AsyncIterable<Row>);
         },
       });
-    });
+    }).finally(() => clearTimeout(timer));
     try {
       yield* rows;
     } catch (error) {
@@ -94,12 +101,12 @@ export class SdkSnowflakeClient implements SnowflakeClient {
       ...(s.role ? { role: s.role } : {}),
       ...(s.accessUrl ? { accessUrl: s.accessUrl } : {}),
       application: 'ff-detector',
+      sfRetryMaxLoginRetries: s.loginRetries,
     });
-    try {
-      await connection.connectAsync();
-    } catch (error) {
-      throw toSnowflakeError(`connect to ${s.accessUrl ?? s.account}`, error);
-    }
+    // connectAsync() resolves even when the login fails; the callback is told the truth.
+    await new Promise<void>((resolve, reject) =>
+      connection.connect((error) => (error ? reject(toSnowflakeError(`connect to ${s.accessUrl ?? s.account}`, error)) : resolve())),
+    );
     this.connection = connection;
     await new Promise<void>((resolve, reject) =>
       connection.execute({
@@ -126,7 +133,9 @@ function quoteIdentifier(name: string): string {
 function toSnowflakeError(action: string, error: unknown): FfError {
   if (error instanceof FfError) return error;
   const code = (error as { code?: string | number } | undefined)?.code;
-  return new FfError('SOURCE_UNAVAILABLE', `Snowflake ${action} failed${code === undefined ? '' : ` (${code})`}: ${errorMessage(error)}`, {
+  const message = errorMessage(error);
+  const detail = code === undefined || message.includes(String(code)) ? message : `${code}: ${message}`;
+  return new FfError('SOURCE_UNAVAILABLE', `Snowflake ${action} failed: ${detail}`, {
     cause: error,
     retryable: true,
   });

@@ -16,21 +16,28 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(result.returncode)
 `;
 
-/**
- * Peak RSS of the real `ff-detector detect --dry-run` (the installed launcher, its own heap
- * settings) over a candidate file, against real Valkey, its output discarded.
- */
-export function cliPeakRss(options: { dir: string; valkeyUrl: string; knownSetKey: string; candidatesFile: string; rulesFile: string }): {
+export interface CliRun {
   peakRssMb: number;
   summary: RunSummary;
-} {
-  const config = path.join(options.dir, 'bench-config.yaml');
-  writeFileSync(config, `state:\n  knownSetKey: ${options.knownSetKey}\n  loadedKeyPrefix: "bench:loaded:"\nenqueue:\n  budget: 0\n`);
-  const output = execFileSync(
-    'python3',
-    ['-c', MEASURE, LAUNCHER, 'detect', '--dry-run', '--config', config, '--candidates', options.candidatesFile, '--flags', options.rulesFile, '--log-level', 'warn'],
-    { encoding: 'utf8', env: { ...process.env, VALKEY_URL: options.valkeyUrl }, maxBuffer: 1024 * 1024 * 1024 },
-  );
-  const [summaryLine, rssKib] = output.trim().split('\n');
-  return { peakRssMb: Number(rssKib) / 1024, summary: JSON.parse(summaryLine as string) as RunSummary };
+  /** Candidates per second over the run's own duration. */
+  perSecond: number;
+}
+
+/**
+ * The real `ff-detector detect --dry-run` (the installed launcher, its own heap settings) against
+ * real Valkey, output discarded; `configYaml` is added to the bench's state settings.
+ */
+export function runCli(options: { dir: string; valkeyUrl: string; knownSetKey: string; rulesFile: string; args: string[]; configYaml?: string; env?: Record<string, string> }): CliRun {
+  const config = path.join(options.dir, `bench-config-${Date.now()}.yaml`);
+  writeFileSync(config, `state:\n  knownSetKey: ${options.knownSetKey}\n  loadedKeyPrefix: "bench:loaded:"\n${options.configYaml ?? 'enqueue:\n  budget: 0\n'}`);
+  const output = execFileSync('python3', ['-c', MEASURE, LAUNCHER, 'detect', '--dry-run', '--config', config, '--flags', options.rulesFile, '--log-level', 'warn', ...options.args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...options.env, VALKEY_URL: options.valkeyUrl },
+    maxBuffer: 1024 * 1024 * 1024,
+  });
+  const lines = output.trim().split('\n');
+  const rssKib = lines.at(-1);
+  const summary = JSON.parse(lines.at(-2) ?? '{}') as RunSummary;
+  if (summary.status !== 'ok') throw new Error(`bench CLI run failed: ${summary.error ?? output.slice(-500)}`);
+  return { peakRssMb: Number(rssKib) / 1024, summary, perSecond: summary.candidates / (summary.durationMs / 1000) };
 }

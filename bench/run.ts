@@ -1,72 +1,107 @@
 import { rmSync } from 'node:fs';
 import { Valkey } from 'iovalkey';
-import { cliPeakRss } from './cli-peak-rss.js';
+import { runCli } from './cli-peak-rss.js';
 import { benchDir, seedKnown, writeCandidates, writeRules } from './fixtures.js';
+import { benchHttpChecker } from './http-checker.js';
 import { runNaive } from './naive.js';
 import { runPipelineOnce } from './pipeline.js';
+import { seedSnowflake, snowflakeEnv } from './snowflake.js';
 import { runValkeyBenchmark } from './valkey-benchmark.js';
 
 /**
- * `npm run bench`: detection throughput on 1M file candidates beside the naive loop and
- * valkey-benchmark on the same server, then peak RSS at 10M candidates. Human table on stderr,
- * one JSON line on stdout (the last line).
+ * `npm run bench`, one run against the local services:
+ * 1. detection throughput on 1M file candidates beside the naive loop and valkey-benchmark;
+ * 2. the same 1M users from Snowflake (local server) beside the file source, both through the CLI;
+ * 3. the http flag checker's checks/s at its default concurrency;
+ * 4. peak RSS of the CLI at 10M file candidates.
+ * A table on stderr; one JSON line on stdout, last.
  */
 const valkeyUrl = process.env.FFD_TEST_VALKEY_URL;
-if (!valkeyUrl) throw new Error('FFD_TEST_VALKEY_URL is not set: run `npm run bench`, which starts Valkey');
+const snowflakeUrl = process.env.FFD_TEST_SNOWFLAKE_URL;
+if (!valkeyUrl || !snowflakeUrl) throw new Error('run `npm run bench`, which starts Valkey and the Snowflake server');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const dir = benchDir();
 const valkey = new Valkey(valkeyUrl);
 const knownSetKey = 'bench:known_enabled_users';
-
 const MILLION = 1_000_000;
+const TEN_MILLION = 10 * MILLION;
+
+// 1. The pipeline in-process, the naive loop, valkey-benchmark.
 const rulesFile = writeRules(dir, MILLION);
 const candidatesFile = await writeCandidates(dir, MILLION);
 const seeded = await seedKnown(valkey, knownSetKey, MILLION);
 log(`fixtures: 1,000,000 candidates, ${seeded.enabled} enabled (10,000-user segment + 10 % flipper), ${seeded.known} already known`);
-
 await runPipelineOnce({ valkeyUrl, knownSetKey, candidatesFile, rulesFile }); // warm-up: JIT, connections
 const timings: number[] = [];
-let enqueued = 0;
-for (let i = 0; i < 3; i++) {
-  const { summary, seconds } = await runPipelineOnce({ valkeyUrl, knownSetKey, candidatesFile, rulesFile });
-  timings.push(seconds);
-  enqueued = summary.enqueued;
-}
+for (let i = 0; i < 3; i++) timings.push((await runPipelineOnce({ valkeyUrl, knownSetKey, candidatesFile, rulesFile })).seconds);
 const median = [...timings].sort((a, b) => a - b)[1] as number;
 const pipelinePerS = MILLION / median;
-log(`pipeline: ${timings.map((t) => t.toFixed(2)).join(' / ')} s per 1M (median ${median.toFixed(2)} s), ${enqueued} would be enqueued`);
-
+log(`pipeline: ${timings.map((t) => t.toFixed(2)).join(' / ')} s per 1M (median ${median.toFixed(2)} s)`);
 const naivePerS = await runNaive({ valkeyUrl, knownSetKey, candidatesFile, rulesFile, sample: 20_000 });
 const valkeyBenchmarkPerS = runValkeyBenchmark(valkeyUrl, knownSetKey);
 
-const TEN_MILLION = 10 * MILLION;
+// 2. Sources through the CLI: the same 1M users from a file and from Snowflake.
+const fileCli = runCli({ dir, valkeyUrl, knownSetKey, rulesFile, args: ['--candidates', candidatesFile] });
+await seedSnowflake(snowflakeUrl, 'BENCH', MILLION);
+const snowflakeCli = runCli({
+  dir,
+  valkeyUrl,
+  knownSetKey,
+  rulesFile,
+  args: [],
+  configYaml: 'enqueue:\n  budget: 0\ncandidates:\n  source: snowflake\n  snowflake:\n    loginRetries: 0\n',
+  env: snowflakeEnv(snowflakeUrl, 'BENCH'),
+});
+if (snowflakeCli.summary.candidates !== MILLION) throw new Error(`Snowflake bench read ${snowflakeCli.summary.candidates} rows`);
+
+// 3. The http checker.
+const http = await benchHttpChecker(20_000);
+
+// 4. Peak RSS at 10M.
 const rules10m = writeRules(dir, TEN_MILLION);
 const candidates10m = await writeCandidates(dir, TEN_MILLION);
-const seeded10m = await seedKnown(valkey, `${knownSetKey}:10m`, TEN_MILLION);
-const rss = cliPeakRss({ dir, valkeyUrl, knownSetKey: `${knownSetKey}:10m`, candidatesFile: candidates10m, rulesFile: rules10m });
-if (rss.summary.status !== 'ok' || rss.summary.candidates !== TEN_MILLION) throw new Error(`10M run did not complete: ${JSON.stringify(rss.summary)}`);
+await seedKnown(valkey, `${knownSetKey}:10m`, TEN_MILLION);
+const tenMillion = runCli({ dir, valkeyUrl, knownSetKey: `${knownSetKey}:10m`, rulesFile: rules10m, args: ['--candidates', candidates10m] });
+if (tenMillion.summary.candidates !== TEN_MILLION) throw new Error('the 10M run did not read every candidate');
+
 await valkey.del(knownSetKey, `${knownSetKey}:10m`);
 await valkey.quit();
 rmSync(dir, { recursive: true, force: true });
 
+const round = (value: number, digits = 0): number => Number(value.toFixed(digits));
 const result = {
   candidates: MILLION,
-  pipeline_per_s: Math.round(pipelinePerS),
-  naive_per_s: Math.round(naivePerS),
-  valkey_benchmark_per_s: Math.round(valkeyBenchmarkPerS),
-  ratio_vs_naive: Number((pipelinePerS / naivePerS).toFixed(1)),
-  ratio_vs_valkey_benchmark: Number((pipelinePerS / valkeyBenchmarkPerS).toFixed(3)),
-  peak_rss_mb_10m: Math.round(rss.peakRssMb),
-  cli_seconds_10m: Number((rss.summary.durationMs / 1000).toFixed(2)),
-  enabled_10m: seeded10m.enabled,
+  pipeline_per_s: round(pipelinePerS),
+  naive_per_s: round(naivePerS),
+  valkey_benchmark_per_s: round(valkeyBenchmarkPerS),
+  ratio_vs_naive: round(pipelinePerS / naivePerS, 1),
+  ratio_vs_valkey_benchmark: round(pipelinePerS / valkeyBenchmarkPerS, 3),
+  peak_rss_mb_10m: round(tenMillion.peakRssMb),
+  cli_file_per_s_1m: round(fileCli.perSecond),
+  cli_file_peak_rss_mb_1m: round(fileCli.peakRssMb),
+  cli_snowflake_per_s_1m: round(snowflakeCli.perSecond),
+  cli_snowflake_peak_rss_mb_1m: round(snowflakeCli.peakRssMb),
+  ratio_snowflake_vs_file: round(snowflakeCli.perSecond / fileCli.perSecond, 3),
+  http_concurrency: http.concurrency,
+  http_checks_per_s: round(http.perUserChecksPerS),
+  http_batch_checks_per_s: round(http.batchChecksPerS),
+  ratio_http_vs_file: round(http.perUserChecksPerS / fileCli.perSecond, 4),
+  cli_seconds_10m: round(tenMillion.summary.durationMs / 1000, 2),
 };
+const row = (name: string, value: number | string, target = ''): void => log(`${name.padEnd(44)} ${String(value).padEnd(12)} ${target}`);
 log('');
-log('figure                         value         target');
-log(`pipeline (candidates/s)        ${String(result.pipeline_per_s).padEnd(13)} —`);
-log(`naive loop (candidates/s)      ${String(result.naive_per_s).padEnd(13)} —`);
-log(`valkey-benchmark -P 1000 (/s)  ${String(result.valkey_benchmark_per_s).padEnd(13)} —`);
-log(`pipeline / naive               ${String(result.ratio_vs_naive).padEnd(13)} ≥ 50`);
-log(`pipeline / valkey-benchmark    ${String(result.ratio_vs_valkey_benchmark).padEnd(13)} ≥ 0.25`);
-log(`peak RSS at 10M (MB)           ${String(result.peak_rss_mb_10m).padEnd(13)} ≤ 256   (ff-detector detect --dry-run, ${result.cli_seconds_10m} s)`);
+row('figure', 'value', 'target');
+row('pipeline, file, in-process (candidates/s)', result.pipeline_per_s);
+row('naive loop (candidates/s)', result.naive_per_s);
+row('valkey-benchmark -P 1000 SISMEMBER (/s)', result.valkey_benchmark_per_s);
+row('pipeline / naive', result.ratio_vs_naive, '≥ 50');
+row('pipeline / valkey-benchmark', result.ratio_vs_valkey_benchmark, '≥ 0.25');
+row('peak RSS, CLI, 10M file candidates (MB)', result.peak_rss_mb_10m, '≤ 256');
+row('CLI, 1M from a file (candidates/s)', result.cli_file_per_s_1m);
+row('CLI, 1M from Snowflake (rows/s)', result.cli_snowflake_per_s_1m);
+row('Snowflake / file', result.ratio_snowflake_vs_file);
+row('peak RSS, CLI, 1M file / Snowflake (MB)', `${result.cli_file_peak_rss_mb_1m} / ${result.cli_snowflake_peak_rss_mb_1m}`);
+row(`http checker, per user, concurrency ${http.concurrency} (/s)`, result.http_checks_per_s);
+row('http checker, batch endpoint (/s)', result.http_batch_checks_per_s);
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -8,16 +8,20 @@ rowsets, every cell a string or null in Snowflake's JSON wire encoding. It also:
 - turns fakesnow's HTTP 500 (unsupported SQL) into 200 + success false, which the driver reports
   at once instead of retrying for minutes and losing the message;
 - answers the driver's telemetry posts;
-- serialises queries (fakesnow shares one DuckDB connection between sessions).
+- serialises queries (fakesnow shares one DuckDB connection between sessions);
+- splits large results into chunks the driver downloads as it reads, as Snowflake does, so the
+  driver streams instead of parsing one huge response.
 
-Usage: python snowflake-server.py PORT   (listens on 127.0.0.1)
+Usage: python snowflake-server.py PORT   (listens on 127.0.0.1; env CHUNK_ROWS, default 50000)
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
+import os
 import sys
 import warnings
 
@@ -35,6 +39,11 @@ import fakesnow.server as fakesnow_server
 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
 
 _query_lock = asyncio.Lock()
+
+CHUNK_ROWS = int(os.environ.get("CHUNK_ROWS", "50000"))
+KEEP_RESULTS = 4  # chunks of older results are dropped; the driver may fetch a chunk twice
+_chunks: dict[str, bytes] = {}
+_result_ids = itertools.count()
 
 OUTPUT_PARAMETERS = [
     {"name": "TIMEZONE", "value": "Etc/UTC"},
@@ -103,14 +112,37 @@ async def query_request(request: Request) -> Response:
         data["parameters"] = OUTPUT_PARAMETERS
         if data.get("queryResultFormat") == "arrow":
             rowset = await asyncio.to_thread(arrow_to_rowset, data.pop("rowsetBase64", ""))
-            # `returned` is the row count the driver's stream stops at.
-            data.update(queryResultFormat="json", rowset=rowset, returned=len(rowset), total=len(rowset), chunks=[], version=1)
+            # `returned` is the row count over all chunks: the driver's stream stops there.
+            data.update(queryResultFormat="json", rowset=rowset[:CHUNK_ROWS], returned=len(rowset), total=len(rowset), version=1)
+            data["chunks"] = await asyncio.to_thread(_store_chunks, rowset, f"{request.url.scheme}://{request.url.netloc}")
             body["code"] = "0"
         else:
             data.setdefault("version", 1)
             data.setdefault("chunks", [])
             data.setdefault("returned", len(data.get("rowset") or []))
     return JSONResponse(body, status_code=200 if response.status_code >= 500 else response.status_code)
+
+
+def _store_chunks(rowset: list[tuple], base_url: str) -> list[dict]:
+    """Rows past the first CHUNK_ROWS, as chunk descriptors pointing back at this server."""
+    result = next(_result_ids)
+    for path in [p for p in _chunks if int(p.split("/")[2]) <= result - KEEP_RESULTS]:
+        del _chunks[path]
+    chunks = []
+    for number, start in enumerate(range(CHUNK_ROWS, len(rowset), CHUNK_ROWS)):
+        part = rowset[start : start + CHUNK_ROWS]
+        path = f"/result-chunks/{result}/{number}"
+        # A chunk is its rows without the enclosing brackets; the driver adds them.
+        _chunks[path] = json.dumps(part, separators=(",", ":"))[1:-1].encode()
+        chunks.append({"url": base_url + path, "rowCount": len(part), "uncompressedSize": len(_chunks[path])})
+    return chunks
+
+
+async def chunk(request: Request) -> Response:
+    content = _chunks.get(request.url.path)
+    if content is None:
+        return Response(status_code=404)
+    return Response(content, media_type="application/octet-stream")
 
 
 async def telemetry(_: Request) -> JSONResponse:
@@ -122,6 +154,7 @@ routes = [
     for route in fakesnow_server.routes
 ]
 routes.append(Route("/telemetry/send", telemetry, methods=["POST"]))
+routes.append(Route("/result-chunks/{result}/{number}", chunk, methods=["GET"]))
 app = Starlette(routes=routes)
 
 if __name__ == "__main__":

@@ -37,11 +37,12 @@ export const pollingStrategy: Strategy = {
   },
 };
 
-function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, dryRun: boolean, signal: AbortSignal | undefined): Promise<RunSummary> {
+async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, dryRun: boolean, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;
-  const sink = runtime.openSink(dryRun);
+  const sink = await runtime.openSink(dryRun);
+  const source = await runtime.openCandidateSource();
   return runDetection(
-    { source: runtime.openCandidateSource(), checker, store, sink, limiter: runtime.createLimiter(dryRun, sink), logger },
+    { source, checker, store, sink, limiter: runtime.createLimiter(dryRun, sink), logger },
     {
       strategy: 'polling',
       idPattern: runtime.idPattern,

@@ -1,6 +1,5 @@
 import { FileCandidateSource } from '../candidates/file-source.js';
 import type { SnowflakeClient, TableName } from '../candidates/snowflake/client.js';
-import { SdkSnowflakeClient } from '../candidates/snowflake/sdk-client.js';
 import { SnowflakeCandidateSource } from '../candidates/snowflake/snowflake-source.js';
 import type { CandidateSource } from '../candidates/types.js';
 import type { Config } from '../config/schema.js';
@@ -8,10 +7,10 @@ import { HttpFlagChecker } from '../flags/http-checker.js';
 import { loadFlagRules } from '../flags/load-rules.js';
 import { RulesFlagChecker } from '../flags/rules-checker.js';
 import type { FlagChecker } from '../flags/types.js';
-import { S3ObjectStore, type ObjectStore, type S3Location } from '../inputs/object-store.js';
+import type { ObjectStore, S3Location } from '../inputs/object-store.js';
+import type { S3ObjectStore } from '../inputs/s3-object-store.js';
 import type { Logger } from '../logger.js';
 import { RateLimiter } from '../send/rate-limiter.js';
-import { SqsSink } from '../sink/sqs-sink.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
 import type { MessageSink } from '../sink/types.js';
 import { FileStateStore } from '../state/file-store.js';
@@ -60,12 +59,17 @@ export class Runtime {
     return store;
   }
 
-  openSink(dryRun: boolean): MessageSink {
+  // The AWS and Snowflake SDKs are loaded only when used: together they add ~70 MB of RSS to
+  // every process, which a dry run over a file never needs.
+  async openSink(dryRun: boolean): Promise<MessageSink> {
     const { sqs } = this.config;
-    const sink: MessageSink =
-      dryRun || !sqs.queueUrl
-        ? new StdoutSink(this.stdout, dryRun ? 'stdout (dry run)' : 'stdout')
-        : new SqsSink({ queueUrl: sqs.queueUrl, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
+    let sink: MessageSink;
+    if (dryRun || !sqs.queueUrl) {
+      sink = new StdoutSink(this.stdout, dryRun ? 'stdout (dry run)' : 'stdout');
+    } else {
+      const { SqsSink } = await import('../sink/sqs-sink.js');
+      sink = new SqsSink({ queueUrl: sqs.queueUrl, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
+    }
     this.closers.push(() => sink.close());
     return sink;
   }
@@ -90,7 +94,7 @@ export class Runtime {
     return new RulesFlagChecker(snapshot);
   }
 
-  openCandidateSource(): CandidateSource {
+  async openCandidateSource(): Promise<CandidateSource> {
     const { candidates } = this.config;
     if (candidates.source === 'snowflake') return this.openSnowflakeSource();
     return new FileCandidateSource(
@@ -99,8 +103,9 @@ export class Runtime {
     );
   }
 
-  private openSnowflakeSource(): CandidateSource {
+  private async openSnowflakeSource(): Promise<CandidateSource> {
     const { batchSize, snowflake } = this.config.candidates;
+    const { SdkSnowflakeClient } = await import('../candidates/snowflake/sdk-client.js');
     const client = this.clients.snowflake ?? new SdkSnowflakeClient({ ...snowflake, account: snowflake.account ?? '', username: snowflake.username ?? '' }, this.logger);
     this.closers.push(() => client.close());
     const gate = snowflake.schemaGate;
@@ -146,16 +151,19 @@ class LazyS3ObjectStore implements ObjectStore {
 
   constructor(private readonly client?: S3Client) {}
 
-  open(location: S3Location): Promise<AsyncIterable<Buffer>> {
-    return this.get().open(location);
+  async open(location: S3Location): Promise<AsyncIterable<Buffer>> {
+    return (await this.get()).open(location);
   }
 
-  etag(location: S3Location): Promise<string> {
-    return this.get().etag(location);
+  async etag(location: S3Location): Promise<string> {
+    return (await this.get()).etag(location);
   }
 
-  private get(): S3ObjectStore {
-    this.store ??= new S3ObjectStore(this.client);
+  private async get(): Promise<S3ObjectStore> {
+    if (!this.store) {
+      const { S3ObjectStore } = await import('../inputs/s3-object-store.js');
+      this.store ??= new S3ObjectStore(this.client);
+    }
     return this.store;
   }
 

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FileCandidateSource } from '../../src/candidates/file-source.js';
 import { loadFlagRules } from '../../src/flags/load-rules.js';
 import { ReloadingRulesChecker } from '../../src/flags/reloading-checker.js';
-import { S3ObjectStore } from '../../src/inputs/object-store.js';
+import { S3ObjectStore } from '../../src/inputs/s3-object-store.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir } from '../helpers/files.js';
 import { putObject, s3Client, uniqueName } from '../helpers/services.js';

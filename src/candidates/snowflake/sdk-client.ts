@@ -113,7 +113,7 @@ export class SdkSnowflakeClient implements SnowflakeClient {
         sqlText: `ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = ${Math.trunc(s.queryTimeoutSeconds)}`,
         complete: (error) => (error ? reject(toSnowflakeError('set the statement timeout', error)) : resolve()),
       }),
-    ).catch((error: unknown) => this.logger.warn({ err: error }, 'could not set STATEMENT_TIMEOUT_IN_SECONDS; continuing without it'));
+    ).catch((error: unknown) => this.logger.warn(`could not set STATEMENT_TIMEOUT_IN_SECONDS; continuing without it: ${errorMessage(error)}`));
     return connection;
   }
 }

@@ -42,7 +42,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
   const sink = await runtime.openSink(dryRun);
   const source = await runtime.openCandidateSource();
   return runDetection(
-    { source, checker, store, sink, limiter: runtime.createLimiter(dryRun, sink), logger },
+    { source, checker, store, sink, limiter: runtime.createLimiter(dryRun, sink), logger, events: runtime.events },
     {
       strategy: 'polling',
       idPattern: runtime.idPattern,

@@ -2,6 +2,7 @@ import { loadConfig } from '../config/load.js';
 import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
+import { bindMetrics, writeMetricsFile } from '../observability/metrics.js';
 import { Runtime } from '../runtime/runtime.js';
 import { pollingStrategy } from '../../strategies/polling.js';
 import { overridesFrom } from './options.js';
@@ -17,6 +18,7 @@ export interface DetectFlags {
   budget?: number;
   stateFile?: string;
   logLevel?: string;
+  metricsFile?: string;
 }
 
 /**
@@ -28,6 +30,7 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   const logger = createLogger(flags.logLevel);
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
   const runtime = new Runtime(config, logger);
+  const registry = flags.metricsFile ? bindMetrics(runtime.events) : undefined;
   const startedAt = new Date();
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
@@ -44,6 +47,10 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await runtime.close();
+  }
+  runtime.events.emit('run:finished', summary);
+  if (registry && flags.metricsFile) {
+    await writeMetricsFile(registry, flags.metricsFile).catch((error: unknown) => logger.error({ err: error }, `cannot write metrics to ${flags.metricsFile}`));
   }
   await writeLine(process.stdout, JSON.stringify(summary));
   return summary.status === 'ok' ? EXIT_OK : EXIT_RUN_FAILED;

@@ -23,6 +23,7 @@ common(program.command('detect'))
   .option('--dry-run', 'write the messages that would be sent to stdout; change no state')
   .option('--rate-limit <msgs/s>', 'messages per second (default 10)', numberOption)
   .option('--budget <users>', 'max users enqueued this run, 0 = no limit (default 36000)', numberOption)
+  .option('--metrics-file <path>', 'write Prometheus metrics of this run there (node_exporter textfile collector)')
   .action(async (flags) => {
     process.exitCode = await detectCommand(flags);
   });

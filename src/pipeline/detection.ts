@@ -3,6 +3,7 @@ import type { CandidateSource } from '../candidates/types.js';
 import { FfError, errorMessage } from '../errors.js';
 import type { FlagChecker } from '../flags/types.js';
 import type { Logger } from '../logger.js';
+import type { DetectorEventBus } from '../observability/events.js';
 import { BatchSender, type RetryPolicy } from '../send/sender.js';
 import type { RateLimiter } from '../send/rate-limiter.js';
 import { buildUserLoadMessage, formatRequestedAt, type MessageSettings } from '../sink/message.js';
@@ -26,6 +27,7 @@ export interface DetectionDeps {
   limiter: RateLimiter | undefined;
   logger: Logger;
   clock?: Clock;
+  events?: DetectorEventBus;
 }
 
 export interface DetectionOptions {
@@ -195,6 +197,7 @@ class DetectionRun {
         this.counts.enqueued += result.accepted.length;
       }
       this.counts.failed += result.failed.length;
+      for (const failure of result.failed) this.deps.events?.emit('send:failed', { code: failure.code, senderFault: failure.senderFault });
     }
   }
 

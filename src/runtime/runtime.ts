@@ -9,6 +9,7 @@ import { RulesFlagChecker } from '../flags/rules-checker.js';
 import type { FlagChecker } from '../flags/types.js';
 import type { ObjectStore, S3Location } from '../inputs/object-store.js';
 import type { S3ObjectStore } from '../inputs/s3-object-store.js';
+import { DetectorEventBus } from '../observability/events.js';
 import type { Logger } from '../logger.js';
 import { RateLimiter } from '../send/rate-limiter.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
@@ -35,6 +36,7 @@ export interface RuntimeClients {
  */
 export class Runtime {
   readonly objectStore: LazyS3ObjectStore;
+  readonly events = new DetectorEventBus();
   private readonly closers: Array<() => Promise<void> | void> = [];
   private readonly stdout: Writable;
 
@@ -119,6 +121,7 @@ export class Runtime {
         batchSize,
       },
       this.logger,
+      this.events,
     );
   }
 

@@ -221,9 +221,13 @@ describe('ff-detector detect with candidates from Snowflake', () => {
     expect(result.summary.enqueued).toBeGreaterThan(5);
   });
 
-  it('exits 1 naming table and column when the schema gate fails', async () => {
+  it('exits 1 naming table and column when the schema gate fails, and counts it in the metrics', async () => {
     const schema = await seedReceipts([], 'USER_ID VARCHAR, PURCHASE_DATE DATE');
-    const result = await cli(['detect', '--config', configFile()], { env: snowflakeEnv(schema) });
+    const metricsFile = path.join(tempDir(), 'ff-detector.prom');
+    const result = await cli(['detect', '--config', configFile(), '--metrics-file', metricsFile], { env: snowflakeEnv(schema) });
+    const metrics = readFileSync(metricsFile, 'utf8');
+    expect(metrics).toContain(`ff_detector_schema_check_failures_total{table="FFD.${schema}.RECEIPTS"} 1`);
+    expect(metrics).toContain('ff_detector_run_duration_seconds_count{strategy="polling",status="failed"} 1');
     expect(result.code).toBe(1);
     expect(result.summary.status).toBe('failed');
     expect(result.summary.error).toBe(`schema drift: table FETCH_SERVICES_PROD.RECEIPT_SERVICE.RECEIPTS has no column USER_ID_RAW (found: USER_ID, PURCHASE_DATE)`.replace('FETCH_SERVICES_PROD.RECEIPT_SERVICE', `FFD.${schema}`));

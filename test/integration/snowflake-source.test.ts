@@ -1,4 +1,8 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/files.js';
 import { SdkSnowflakeClient } from '../../src/candidates/snowflake/sdk-client.js';
 import { SnowflakeCandidateSource, type SnowflakeSourceOptions } from '../../src/candidates/snowflake/snowflake-source.js';
 import { DEFAULT_SNOWFLAKE_QUERY } from '../../src/config/schema.js';
@@ -109,5 +113,36 @@ describe('Snowflake candidate source (real snowflake-sdk, local server)', () => 
     const error = await drain(new SnowflakeCandidateSource(client, options('X', { schemaGate: null }), silentLogger())).catch((e: unknown) => e);
     expect((error as FfError).message).toMatch(/^Snowflake connect to http:\/\/127\.0\.0\.1:1 failed.*ECONNREFUSED/);
     await client.close();
+  });
+});
+
+describe('Snowflake key-pair authentication', () => {
+  const writeKey = (passphrase?: string): string => {
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: passphrase ? { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase } : { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const file = path.join(tempDir(), 'rsa_key.p8');
+    writeFileSync(file, privateKey);
+    return file;
+  };
+
+  it('signs in with a private key file, encrypted or not', async () => {
+    const schema = await seedReceipts([`INSERT INTO {schema}.RECEIPTS VALUES ('k1', CURRENT_DATE(), 'r1')`]);
+    for (const passphrase of [undefined, 'correct horse']) {
+      const settings = snowflakeSettings(schema, { password: null, privateKeyPath: writeKey(passphrase), privateKeyPassphrase: passphrase ?? null });
+      const client = new SdkSnowflakeClient(settings, silentLogger());
+      try {
+        expect((await drain(new SnowflakeCandidateSource(client, options(schema), silentLogger()))).ids).toEqual(['k1']);
+      } finally {
+        await client.close();
+      }
+    }
+  });
+
+  it('names an unreadable key file', async () => {
+    const client = new SdkSnowflakeClient(snowflakeSettings('X', { password: null, privateKeyPath: '/nonexistent/key.p8' }), silentLogger());
+    await expect(drain(new SnowflakeCandidateSource(client, options('X'), silentLogger()))).rejects.toThrow('cannot read the Snowflake private key /nonexistent/key.p8');
   });
 });

@@ -1,5 +1,6 @@
 import { FfError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import type { DetectorEventBus } from '../../observability/events.js';
 import { BatchBuilder } from '../batch-builder.js';
 import type { CandidateBatch, CandidateSource } from '../types.js';
 import type { Row, SnowflakeClient, TableName } from './client.js';
@@ -29,6 +30,7 @@ export class SnowflakeCandidateSource implements CandidateSource {
     private readonly client: SnowflakeClient,
     private readonly options: SnowflakeSourceOptions,
     private readonly logger: Logger,
+    private readonly events?: DetectorEventBus,
   ) {
     this.description = `${client.description} (query on column ${options.idColumn})`;
   }
@@ -59,9 +61,13 @@ export class SnowflakeCandidateSource implements CandidateSource {
   private async checkSchema(table: TableName, required: readonly string[]): Promise<void> {
     const name = `${table.database}.${table.schema}.${table.table}`;
     const columns = await this.client.columnsOf(table);
-    if (columns.size === 0) throw new FfError('SCHEMA_DRIFT', `schema check failed: table ${name} does not exist or has no columns`);
+    if (columns.size === 0) {
+      this.events?.emit('source:schema-drift', { table: name, missing: [...required] });
+      throw new FfError('SCHEMA_DRIFT', `schema check failed: table ${name} does not exist or has no columns`);
+    }
     const missing = required.filter((column) => !columns.has(column.toUpperCase()));
     if (missing.length > 0) {
+      this.events?.emit('source:schema-drift', { table: name, missing });
       throw new FfError('SCHEMA_DRIFT', `schema drift: table ${name} has no column ${missing.join(', ')} (found: ${[...columns].join(', ')})`);
     }
     this.logger.info({ table: name, columns: required }, 'schema check passed');

@@ -1,0 +1,17 @@
+import { EventEmitter } from 'node:events';
+import type { RunSummary } from '../pipeline/summary.js';
+
+/**
+ * What the detector tells the outside world, as typed events. Metrics (metrics.ts) and any other
+ * observer bind to these in one place; the pipeline and its parts never touch prom-client.
+ */
+export interface DetectorEvents {
+  /** A run ended, whatever its status. */
+  'run:finished': [summary: RunSummary];
+  /** The schema gate found the candidate table changed; the run stops before its query. */
+  'source:schema-drift': [drift: { table: string; missing: string[] }];
+  /** SQS refused an entry for good. */
+  'send:failed': [failure: { code: string; senderFault: boolean }];
+}
+
+export class DetectorEventBus extends EventEmitter<DetectorEvents> {}

@@ -1,0 +1,58 @@
+import { writeFile, rename } from 'node:fs/promises';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RunCounts } from '../pipeline/summary.js';
+import type { DetectorEventBus } from './events.js';
+
+/** Run counts exported as `ff_detector_candidates_total` etc., by the summary field they come from. */
+const COUNTERS: ReadonlyArray<{ field: keyof RunCounts; name: string; help: string }> = [
+  { field: 'candidates', name: 'candidates_total', help: 'Candidate lines read, repeats included' },
+  { field: 'invalid', name: 'invalid_candidates_total', help: 'Candidate lines that are not a valid ID' },
+  { field: 'duplicates', name: 'duplicate_candidates_total', help: 'Repeats of an ID within a run' },
+  { field: 'enqueued', name: 'enqueued_total', help: 'Backfill messages accepted by the queue' },
+  { field: 'forgotten', name: 'forgotten_total', help: 'Known users removed from the known set because now disabled' },
+  { field: 'deferred', name: 'deferred_total', help: 'Users left for the next run by the budget' },
+];
+
+/**
+ * The one module that binds detector events to Prometheus metrics (prefix `ff_detector_`).
+ * Counters are updated when a run finishes, from its summary.
+ */
+export function bindMetrics(events: DetectorEventBus, registry: Registry = new Registry()): Registry {
+  const prefix = 'ff_detector_';
+  const counters = COUNTERS.map((spec) => ({ ...spec, metric: new Counter({ name: prefix + spec.name, help: spec.help, labelNames: ['strategy'], registers: [registry] }) }));
+  const evaluations = new Counter({ name: `${prefix}evaluations_total`, help: 'Flag checks by result', labelNames: ['strategy', 'result'], registers: [registry] });
+  const skips = new Counter({ name: `${prefix}skips_total`, help: 'Enabled users not sent, by reason', labelNames: ['strategy', 'reason'], registers: [registry] });
+  const sendFailures = new Counter({ name: `${prefix}send_failures_total`, help: 'Entries the queue refused for good, by code', labelNames: ['code'], registers: [registry] });
+  const schemaDrift = new Counter({ name: `${prefix}schema_check_failures_total`, help: 'Runs stopped by the candidate schema gate', labelNames: ['table'], registers: [registry] });
+  const runs = new Histogram({
+    name: `${prefix}run_duration_seconds`,
+    help: 'Run duration by strategy and status',
+    labelNames: ['strategy', 'status'],
+    buckets: [1, 10, 60, 300, 900, 1800, 3600, 7200],
+    registers: [registry],
+  });
+  const lastSuccess = new Gauge({ name: `${prefix}last_success_timestamp_seconds`, help: 'End of the last run with status ok', labelNames: ['strategy'], registers: [registry] });
+
+  events.on('run:finished', (summary) => {
+    const strategy = summary.strategy;
+    for (const { field, metric } of counters) metric.inc({ strategy }, summary[field]);
+    for (const result of ['enabled', 'disabled', 'unevaluable'] as const) evaluations.inc({ strategy, result }, summary[result]);
+    skips.inc({ strategy, reason: 'known' }, summary.alreadyKnown);
+    skips.inc({ strategy, reason: 'loaded' }, summary.alreadyLoaded);
+    runs.observe({ strategy, status: summary.status }, summary.durationMs / 1000);
+    if (summary.status === 'ok') lastSuccess.set({ strategy }, Date.parse(summary.startedAt) / 1000 + summary.durationMs / 1000);
+  });
+  events.on('send:failed', ({ code }) => sendFailures.inc({ code }));
+  events.on('source:schema-drift', ({ table }) => schemaDrift.inc({ table }));
+  return registry;
+}
+
+/**
+ * Writes the registry in Prometheus text format, atomically (for node_exporter's textfile
+ * collector, which scrapes the metrics of batch runs such as `ff-detector detect`).
+ */
+export async function writeMetricsFile(registry: Registry, file: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, await registry.metrics());
+  await rename(temporary, file);
+}

@@ -29,6 +29,7 @@ export function snowflakeSettings(schema: string, overrides: Partial<SnowflakeCo
 
 /** Creates a fresh schema with a RECEIPTS table and runs `statements` in it. */
 export async function seedReceipts(statements: string[], columns = 'USER_ID_RAW VARCHAR, PURCHASE_DATE DATE, RECEIPT_ID_RAW VARCHAR'): Promise<string> {
+  snowflake.configure({ logLevel: 'ERROR' }); // the driver logs every connection at INFO otherwise
   const schema = uniqueName('S').toUpperCase().replace(/-/g, '_');
   const connection = snowflake.createConnection({ account: 'test', username: 'seed', password: 'x', database: 'FFD', schema, accessUrl: snowflakeUrl(), sfRetryMaxLoginRetries: 0 });
   await new Promise<void>((resolve, reject) => connection.connect((error) => (error ? reject(error) : resolve())));

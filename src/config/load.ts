@@ -125,6 +125,12 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
   const snowflake: Layer = {};
   for (const [variable, field] of Object.entries(SNOWFLAKE_ENV)) if (env[variable]) snowflake[field] = env[variable];
   if (Object.keys(snowflake).length > 0) layer.candidates = { snowflake };
+  const admin: Layer = {};
+  if (env.ADMIN_HOST) admin.host = env.ADMIN_HOST;
+  if (env.ADMIN_PORT) admin.port = Number(env.ADMIN_PORT);
+  if (env.ADMIN_TOKEN) admin.token = env.ADMIN_TOKEN;
+  if (Object.keys(admin).length > 0) layer.admin = admin;
+  if (env.KAFKA_BROKERS) layer.safety = { consumerLag: { brokers: env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()).filter(Boolean) } };
   return layer;
 }
 

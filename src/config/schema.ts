@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { adminSchema, daemonSchema, safetySchema } from './daemon-schema.js';
 
 /**
  * The one typed configuration. Every option has its default here; README's configuration
@@ -151,6 +152,9 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    daemon: daemonSchema.prefault({}),
+    admin: adminSchema.prefault({}),
+    safety: safetySchema.prefault({}),
   })
   .strict();
 

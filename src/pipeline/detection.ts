@@ -192,12 +192,14 @@ class DetectionRun {
       const requestedAt = formatRequestedAt(new Date());
       const messages = userIds.map((userId) => buildUserLoadMessage(userId, this.options.message, requestedAt));
       const result = await this.sender.send(messages, this.stop.signal);
+      // Users the queue accepted are marked even when the batch was interrupted after them.
       if (result.accepted.length > 0) {
         if (!this.options.dryRun) await this.deps.store.markKnown(result.accepted.map((message) => message.userId));
         this.counts.enqueued += result.accepted.length;
       }
       this.counts.failed += result.failed.length;
       for (const failure of result.failed) this.deps.events?.emit('send:failed', { code: failure.code, senderFault: failure.senderFault });
+      if (result.interruptedBy !== undefined) throw result.interruptedBy;
     }
   }
 

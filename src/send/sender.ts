@@ -21,13 +21,19 @@ export interface SendFailure {
 export interface BatchResult {
   accepted: OutgoingMessage[];
   failed: SendFailure[];
+  /**
+   * Why the batch stopped early: the queue unreachable (after the SDK's own retries) or the run
+   * cancelled. Messages accepted before it are in `accepted` and must still be marked; the rest
+   * were not sent.
+   */
+  interruptedBy?: unknown;
 }
 
 /**
  * Sends one batch (≤ the sink's batch size) under the rate limit. Entries the queue reports
  * Failed with SenderFault=false are retried with exponential backoff, as the same messages (same
- * request_id); SenderFault=true entries are reported at once. A whole-call failure (the queue
- * unreachable after the SDK's own retries) is thrown: the caller stops the run.
+ * request_id); SenderFault=true entries are reported at once. Never throws: a whole-call failure
+ * or a cancel ends the batch with `interruptedBy`, keeping what was accepted until then.
  */
 export class BatchSender {
   constructor(
@@ -41,37 +47,42 @@ export class BatchSender {
   async send(messages: readonly OutgoingMessage[], signal?: AbortSignal): Promise<BatchResult> {
     const result: BatchResult = { accepted: [], failed: [] };
     let pending = messages;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > 0) await this.clock.sleep(backoffMs(attempt, this.retry), signal);
-      const retryable: OutgoingMessage[] = [];
-      for (const [message, outcome] of await this.sendPaced(pending, signal)) {
-        if (outcome.ok) result.accepted.push(message);
-        else if (!outcome.senderFault && attempt < this.retry.entryRetries) retryable.push(message);
-        else {
-          result.failed.push({ message, code: outcome.code, reason: outcome.message, senderFault: outcome.senderFault });
-          this.logger.warn(
-            { userId: message.userId, requestId: message.requestId, code: outcome.code, senderFault: outcome.senderFault, attempts: attempt + 1 },
-            `send failed for user ${message.userId}: ${outcome.code} ${outcome.message}`,
-          );
-        }
+    try {
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await this.clock.sleep(backoffMs(attempt, this.retry), signal);
+        const retryable: OutgoingMessage[] = [];
+        const onOutcome = (message: OutgoingMessage, outcome: EntryOutcome): void => {
+          if (outcome.ok) result.accepted.push(message);
+          else if (!outcome.senderFault && attempt < this.retry.entryRetries) retryable.push(message);
+          else this.fail(result, message, outcome, attempt);
+        };
+        await this.sendPaced(pending, onOutcome, signal);
+        pending = retryable;
       }
-      pending = retryable;
+    } catch (error) {
+      result.interruptedBy = error;
     }
     return result;
   }
 
-  /** Sends under the rate limit, in as many calls as the limiter grants, in order. */
-  private async sendPaced(messages: readonly OutgoingMessage[], signal?: AbortSignal): Promise<Array<[OutgoingMessage, EntryOutcome]>> {
-    const paired: Array<[OutgoingMessage, EntryOutcome]> = [];
+  private fail(result: BatchResult, message: OutgoingMessage, outcome: EntryOutcome & { ok: false }, attempt: number): void {
+    result.failed.push({ message, code: outcome.code, reason: outcome.message, senderFault: outcome.senderFault });
+    this.logger.warn(
+      { userId: message.userId, requestId: message.requestId, code: outcome.code, senderFault: outcome.senderFault, attempts: attempt + 1 },
+      `send failed for user ${message.userId}: ${outcome.code} ${outcome.message}`,
+    );
+  }
+
+  /** Sends under the rate limit, in as many calls as the limiter grants, reporting each outcome. */
+  private async sendPaced(messages: readonly OutgoingMessage[], onOutcome: (message: OutgoingMessage, outcome: EntryOutcome) => void, signal?: AbortSignal): Promise<void> {
     let remaining = messages;
     while (remaining.length > 0) {
       const granted = this.limiter ? await this.limiter.acquire(remaining.length, signal) : remaining.length;
       const chunk = remaining.slice(0, granted);
       remaining = remaining.slice(granted);
       const outcomes = await this.sink.send(chunk);
-      chunk.forEach((message, index) => paired.push([message, outcomes[index] as EntryOutcome]));
+      chunk.forEach((message, index) => onOutcome(message, outcomes[index] as EntryOutcome));
     }
-    return paired;
   }
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { BatchSender, backoffMs } from '../../src/send/sender.js';
+import { RateLimiter } from '../../src/send/rate-limiter.js';
 import { buildUserLoadMessage } from '../../src/sink/message.js';
 import { ManualClock, RecordingSink } from '../helpers/fakes.js';
 
@@ -43,10 +44,29 @@ describe('BatchSender', () => {
     expect(result.failed.map((f) => f.code)).toEqual(['ServiceUnavailable', 'ServiceUnavailable']);
   });
 
-  it('lets a whole-call failure through to the caller', async () => {
+  it('ends the batch on a whole-call failure, keeping what was accepted before it', async () => {
     const sink = new RecordingSink();
-    sink.send = () => Promise.reject(new Error('connect ECONNREFUSED'));
-    await expect(new BatchSender(sink, undefined, retry, silentLogger()).send(messages(1))).rejects.toThrow('ECONNREFUSED');
+    const send = sink.send.bind(sink);
+    sink.send = (batch) => (sink.calls.length === 0 ? send(batch) : Promise.reject(new Error('connect ECONNREFUSED')));
+    const limiter = new RateLimiter(25, new ManualClock()); // grants 10, 10, then the 5 left in the window
+    const result = await new BatchSender(sink, limiter, retry, silentLogger(), new ManualClock()).send(messages(10));
+    expect(result.accepted).toHaveLength(10);
+    const second = await new BatchSender(sink, limiter, retry, silentLogger(), new ManualClock()).send(messages(10));
+    expect(second.accepted).toEqual([]);
+    expect(String(second.interruptedBy)).toContain('ECONNREFUSED');
+  });
+
+  it('stops between paced chunks when cancelled, keeping the chunk already accepted', async () => {
+    const sink = new RecordingSink();
+    const clock = new ManualClock();
+    const limiter = new RateLimiter(15, clock);
+    await limiter.acquire(10); // the window now has room for 5 until a second has passed
+    const controller = new AbortController();
+    const send = sink.send.bind(sink);
+    sink.send = (batch) => send(batch).finally(() => controller.abort(new Error('shutting down')));
+    const result = await new BatchSender(sink, limiter, retry, silentLogger(), clock).send(messages(10), controller.signal);
+    expect(result.accepted).toHaveLength(5);
+    expect(String(result.interruptedBy)).toContain('shutting down');
   });
 
   it('backs off exponentially up to the cap', () => {

@@ -1,0 +1,63 @@
+import cron from 'node-cron';
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+
+/** `ff-detector run`: the schedule, leadership and shutdown of the long-running process. */
+export const daemonSchema = z
+  .object({
+    /** node-cron expression (5 or 6 fields); default: at minute 0 of every hour. */
+    schedule: z.string().default('0 * * * *').refine((expression) => cron.validate(expression), { message: 'is not a valid cron expression' }),
+    timezone: z.string().default('UTC').refine(isTimeZone, { message: 'is not an IANA time zone' }),
+    /** Start a run as soon as this replica leads, besides the schedule. */
+    runAtStart: z.boolean().default(false),
+    /** The leader lock's TTL: a dead leader is replaced within it. Renewed every third. */
+    leaderTtlMs: positiveInt.min(1000).default(30_000),
+    /** How long a shutdown waits for the in-flight batch and the clients before exiting anyway. */
+    shutdownTimeoutMs: positiveInt.default(30_000),
+    /** Run summaries kept in Valkey for /status and `ff-detector status`. */
+    historySize: positiveInt.max(1000).default(50),
+  })
+  .strict();
+
+export const adminSchema = z
+  .object({
+    /** Bind address (env ADMIN_HOST). Mutating endpoints need a token unless this is loopback. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** env ADMIN_PORT; 0 picks a free port. */
+    port: z.number().int().min(0).max(65_535).default(8080),
+    /** Bearer token for POST endpoints (env ADMIN_TOKEN). */
+    token: z.string().min(16, { message: 'must be at least 16 characters' }).nullable().default(null),
+    bodyLimitBytes: positiveInt.default(1024 * 1024),
+  })
+  .strict();
+
+export const safetySchema = z
+  .object({
+    /** Seed runbook: do not backfill while the worker's Kafka consumers lag. */
+    consumerLag: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** host:port list (env KAFKA_BROKERS, comma-separated). */
+        brokers: z.array(z.string().min(1)).default([]),
+        groups: z.array(z.object({ group: z.string().min(1), topic: z.string().min(1) }).strict()).default([]),
+        /** Largest total lag (messages, per group and topic) at which enqueueing still goes ahead. */
+        maxLag: z.number().int().min(0).default(0),
+        timeoutMs: positiveInt.default(10_000),
+      })
+      .strict()
+      .refine((gate) => !gate.enabled || (gate.brokers.length > 0 && gate.groups.length > 0), {
+        message: 'enabled needs brokers (KAFKA_BROKERS) and at least one group',
+      })
+      .prefault({}),
+  })
+  .strict();
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -11,7 +11,8 @@ export class ManualClock implements Clock {
   now(): number {
     return this.time;
   }
-  sleep(ms: number): Promise<void> {
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     this.time += ms;
     return Promise.resolve();
   }

@@ -40,18 +40,31 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   try {
     summary = await pollingStrategy.run(runtime, { dryRun: flags.dryRun ?? false, signal: abort.signal });
   } catch (error) {
-    if (error instanceof FfError && error.exitCode !== EXIT_RUN_FAILED) throw error;
+    if (error instanceof FfError && error.exitCode !== EXIT_RUN_FAILED) {
+      await runtime.close();
+      throw error;
+    }
     logger.error({ err: error }, `detection run failed: ${errorMessage(error)}`);
     summary = summaryWithoutRun('polling', 'failed', errorMessage(error), { dryRun: flags.dryRun ?? false, budget: config.enqueue.budget, startedAt });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await runtime.close();
   }
   runtime.events.emit('run:finished', summary);
+  if (!summary.dryRun && summary.status !== 'skipped' && runtime.storeOpened) await recordRun(runtime, summary);
   if (registry && flags.metricsFile) {
     await writeMetricsFile(registry, flags.metricsFile).catch((error: unknown) => logger.error({ err: error }, `cannot write metrics to ${flags.metricsFile}`));
   }
+  await runtime.close();
   await writeLine(process.stdout, JSON.stringify(summary));
   return summary.status === 'ok' ? EXIT_OK : EXIT_RUN_FAILED;
+}
+
+/** The run history (`ff-detector status`, the daemon's /status); a failure to record is only logged. */
+async function recordRun(runtime: Runtime, summary: RunSummary): Promise<void> {
+  try {
+    await (await runtime.openStore()).pushHistory(JSON.stringify(summary), runtime.config.daemon.historySize);
+  } catch (error) {
+    runtime.logger.warn(`could not record the run in the history: ${errorMessage(error)}`);
+  }
 }

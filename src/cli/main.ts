@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_RUN_FAILED, EXIT_USAGE, FfError, errorMessage } from '../errors.js';
 import { checkCommand } from './check.js';
 import { detectCommand } from './detect.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 import { numberOption } from './options.js';
 
 const program = new Command('ff-detector')
@@ -34,6 +36,20 @@ common(program.command('check'))
   .option('--json', 'one JSON object per user instead of a table')
   .action(async (userIds: string[], flags) => {
     process.exitCode = await checkCommand(userIds, flags);
+  });
+
+common(program.command('run'))
+  .description('the daemon: poll on the schedule while leading; admin API, metrics, clean shutdown')
+  .action(async (flags) => {
+    process.exitCode = await runCommand(flags);
+  });
+
+common(program.command('status'))
+  .description('the newest run summaries recorded in the state store')
+  .option('--json', 'one JSON summary per line instead of the table')
+  .option('--limit <n>', 'how many runs (default 10)', numberOption)
+  .action(async (flags) => {
+    process.exitCode = await statusCommand(flags);
   });
 
 try {

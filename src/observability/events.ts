@@ -10,6 +10,8 @@ export interface DetectorEvents {
   'run:finished': [summary: RunSummary];
   /** The schema gate found the candidate table changed; the run stops before its query. */
   'source:schema-drift': [drift: { table: string; missing: string[] }];
+  /** After each send batch: users accepted so far, users queued for sending so far. */
+  'run:progress': [progress: { runId: string; enqueued: number; queued: number; elapsedMs: number }];
   /** SQS refused an entry for good. */
   'send:failed': [failure: { code: string; senderFault: boolean }];
 }

@@ -9,11 +9,14 @@ import type { RateLimiter } from '../send/rate-limiter.js';
 import { buildUserLoadMessage, formatRequestedAt, type MessageSettings } from '../sink/message.js';
 import type { MessageSink } from '../sink/types.js';
 import type { StateStore } from '../state/types.js';
-import { systemClock, type Clock } from '../time.js';
+import { formatElapsed, systemClock, type Clock } from '../time.js';
 import { BoundedQueue } from './bounded-queue.js';
 import { SeenSet } from './seen-set.js';
 import { emptyCounts, type InvalidExample, type RunCounts, type RunStatus, type RunSummary } from './summary.js';
 import { acceptCandidates } from './validate.js';
+
+/** A progress line per this many users sent (the seed's "Sent 5000/75000 (6.7%), elapsed: 8m20s"). */
+const PROGRESS_EVERY = 1000;
 
 /** How long a sender waits for a full batch once the first user is queued. */
 const BATCH_LINGER_MS = 20;
@@ -67,6 +70,9 @@ class DetectionRun {
   private readonly clock: Clock;
   private reserved = 0;
   private firstError: unknown = undefined;
+  private readonly runId = randomUUID();
+  private startedAt = 0;
+  private nextProgressLog = PROGRESS_EVERY;
 
   constructor(
     private readonly deps: DetectionDeps,
@@ -82,9 +88,10 @@ class DetectionRun {
   }
 
   async execute(): Promise<RunSummary> {
-    const runId = randomUUID();
+    const runId = this.runId;
     const startedAt = new Date();
     const started = this.clock.now();
+    this.startedAt = started;
     const logger = this.deps.logger.child({ runId });
     logger.info(
       { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.store.description, sink: this.deps.sink.description, dryRun: this.options.dryRun, budget: this.options.budget },
@@ -199,8 +206,20 @@ class DetectionRun {
       }
       this.counts.failed += result.failed.length;
       for (const failure of result.failed) this.deps.events?.emit('send:failed', { code: failure.code, senderFault: failure.senderFault });
+      this.reportProgress();
       if (result.interruptedBy !== undefined) throw result.interruptedBy;
     }
+  }
+
+  /** Every batch: an event; every PROGRESS_EVERY users: a log line in the seed's format. */
+  private reportProgress(): void {
+    const elapsedMs = this.clock.now() - this.startedAt;
+    const { enqueued } = this.counts;
+    this.deps.events?.emit('run:progress', { runId: this.runId, enqueued, queued: this.reserved, elapsedMs });
+    if (enqueued < this.nextProgressLog) return;
+    this.nextProgressLog = (Math.floor(enqueued / PROGRESS_EVERY) + 1) * PROGRESS_EVERY;
+    const percent = ((100 * enqueued) / Math.max(1, this.reserved)).toFixed(1);
+    this.deps.logger.info({ runId: this.runId, enqueued, queued: this.reserved }, `Sent ${enqueued}/${this.reserved} (${percent}%), elapsed: ${formatElapsed(elapsedMs)}`);
   }
 
   /** Turns the first failure anywhere into a stop of the whole run; later ones are dropped. */

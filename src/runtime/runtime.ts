@@ -5,7 +5,8 @@ import type { CandidateSource } from '../candidates/types.js';
 import type { Config } from '../config/schema.js';
 import { HttpFlagChecker } from '../flags/http-checker.js';
 import { loadFlagRules } from '../flags/load-rules.js';
-import { RulesFlagChecker } from '../flags/rules-checker.js';
+import { ReloadingRulesChecker } from '../flags/reloading-checker.js';
+import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { FlagChecker } from '../flags/types.js';
 import type { ObjectStore, S3Location } from '../inputs/object-store.js';
 import type { S3ObjectStore } from '../inputs/s3-object-store.js';
@@ -39,6 +40,9 @@ export class Runtime {
   readonly events = new DetectorEventBus();
   private readonly closers: Array<() => Promise<void> | void> = [];
   private readonly stdout: Writable;
+  /** Clients are opened once and shared by every run of a long-running process. */
+  private readonly opened = new Map<string, Promise<unknown>>();
+  private checkerLoaded = false;
 
   constructor(
     readonly config: Config,
@@ -51,10 +55,20 @@ export class Runtime {
   }
 
   /** Opens the state store and checks that it answers (STATE_UNAVAILABLE otherwise). */
-  async openStore(): Promise<StateStore> {
+  openStore(): Promise<StateStore> {
+    return this.once('store', () => this.createStore());
+  }
+
+  private async createStore(): Promise<StateStore> {
     const { state } = this.config;
     const store: StateStore = state.valkeyUrl
-      ? new ValkeyStateStore({ url: state.valkeyUrl, knownSetKey: state.knownSetKey, loadedKeyPrefix: state.loadedKeyPrefix, connectTimeoutMs: state.connectTimeoutMs })
+      ? new ValkeyStateStore({
+          url: state.valkeyUrl,
+          knownSetKey: state.knownSetKey,
+          loadedKeyPrefix: state.loadedKeyPrefix,
+          historyKey: `${state.detectorKeyPrefix}runs`,
+          connectTimeoutMs: state.connectTimeoutMs,
+        })
       : new FileStateStore(state.file);
     this.closers.push(() => store.close());
     await store.ping();
@@ -63,7 +77,11 @@ export class Runtime {
 
   // The AWS and Snowflake SDKs are loaded only when used: together they add ~70 MB of RSS to
   // every process, which a dry run over a file never needs.
-  async openSink(dryRun: boolean): Promise<MessageSink> {
+  openSink(dryRun: boolean): Promise<MessageSink> {
+    return this.once(`sink:${dryRun}`, () => this.createSink(dryRun));
+  }
+
+  private async createSink(dryRun: boolean): Promise<MessageSink> {
     const { sqs } = this.config;
     let sink: MessageSink;
     if (dryRun || !sqs.queueUrl) {
@@ -81,19 +99,43 @@ export class Runtime {
     return dryRun ? undefined : new RateLimiter(this.config.enqueue.rateLimit, undefined, sink.maxBatchSize);
   }
 
+  /**
+   * The flag checker, with the rules read (first call) or re-read if they changed since (later
+   * calls, in a long-running process; a bad new version keeps the previous rules).
+   */
   async openChecker(): Promise<FlagChecker> {
+    const checker = await this.once('checker', () => Promise.resolve(this.createChecker()));
+    if (checker instanceof ReloadingRulesChecker) await checker.refresh();
+    this.checkerLoaded = true;
+    return checker;
+  }
+
+  /** True once the state store was opened (and answered). */
+  get storeOpened(): boolean {
+    return this.opened.has('store');
+  }
+
+  /** True once the flag rules were loaded (or the checker needs none). */
+  get checkerReady(): boolean {
+    return this.checkerLoaded;
+  }
+
+  private createChecker(): FlagChecker {
     const { flags } = this.config;
     if (flags.checker === 'http' && flags.http) {
       const checker = new HttpFlagChecker({ flag: this.config.flag, ...flags.http }, this.logger);
       this.logger.info({ checker: checker.description }, 'flag checks go to the flag service');
       return checker;
     }
-    const snapshot = await loadFlagRules(
-      { location: this.config.flags.rules, expectedFlag: this.config.flag, idPattern: this.idPattern, logger: this.logger },
-      { objectStore: this.objectStore },
-    );
-    this.logger.info({ rules: this.config.flags.rules }, snapshot.describe());
-    return new RulesFlagChecker(snapshot);
+    const load = async (): Promise<FlagSnapshot> => {
+      const snapshot = await loadFlagRules(
+        { location: flags.rules, expectedFlag: this.config.flag, idPattern: this.idPattern, logger: this.logger },
+        { objectStore: this.objectStore },
+      );
+      this.logger.info({ rules: flags.rules }, snapshot.describe());
+      return snapshot;
+    };
+    return new ReloadingRulesChecker(load, { objectStore: this.objectStore }, this.logger);
   }
 
   async openCandidateSource(): Promise<CandidateSource> {
@@ -107,9 +149,12 @@ export class Runtime {
 
   private async openSnowflakeSource(): Promise<CandidateSource> {
     const { batchSize, snowflake } = this.config.candidates;
-    const { SdkSnowflakeClient } = await import('../candidates/snowflake/sdk-client.js');
-    const client = this.clients.snowflake ?? new SdkSnowflakeClient({ ...snowflake, account: snowflake.account ?? '', username: snowflake.username ?? '' }, this.logger);
-    this.closers.push(() => client.close());
+    const client = await this.once('snowflake', async () => {
+      const { SdkSnowflakeClient } = await import('../candidates/snowflake/sdk-client.js');
+      const created = this.clients.snowflake ?? new SdkSnowflakeClient({ ...snowflake, account: snowflake.account ?? '', username: snowflake.username ?? '' }, this.logger);
+      this.closers.push(() => created.close());
+      return created;
+    });
     const gate = snowflake.schemaGate;
     return new SnowflakeCandidateSource(
       client,
@@ -129,8 +174,20 @@ export class Runtime {
     return new RegExp(this.config.idPattern);
   }
 
+  /** Opens a client once; a failed open is forgotten, so the next call tries again. */
+  private once<T>(key: string, open: () => Promise<T>): Promise<T> {
+    let opening = this.opened.get(key) as Promise<T> | undefined;
+    if (!opening) {
+      opening = open();
+      this.opened.set(key, opening);
+      opening.catch(() => this.opened.delete(key));
+    }
+    return opening;
+  }
+
   /** Closes every client opened, each on its own so one failure does not leak the others. */
   async close(): Promise<void> {
+    this.opened.clear();
     for (const close of this.closers.splice(0).reverse()) {
       try {
         await close();

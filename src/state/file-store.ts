@@ -1,4 +1,4 @@
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -59,6 +59,29 @@ export class FileStateStore implements StateStore {
 
   unlock(key: string, token: string): Promise<void> {
     return this.locks.unlock(this.lockFile(key), token);
+  }
+
+  /** Run history lives beside the journal, one JSON summary per line, newest last. */
+  async pushHistory(entry: string, keep: number): Promise<void> {
+    const lines = [...(await this.readHistory(keep - 1)).reverse(), entry];
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const temporary = `${this.historyFile}.tmp`;
+    await writeFile(temporary, `${lines.join('\n')}\n`);
+    await rename(temporary, this.historyFile);
+  }
+
+  async readHistory(count: number): Promise<string[]> {
+    try {
+      const lines = (await readFile(this.historyFile, 'utf8')).split('\n').filter(Boolean);
+      return lines.slice(-count).reverse();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  private get historyFile(): string {
+    return `${this.file}.runs.jsonl`;
   }
 
   async close(): Promise<void> {

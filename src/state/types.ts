@@ -16,6 +16,10 @@ export interface StateStore {
   renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock only if `token` holds it. */
   unlock(key: string, token: string): Promise<void>;
+  /** Records a run summary (JSON), keeping the newest `keep`. */
+  pushHistory(entry: string, keep: number): Promise<void>;
+  /** The newest `count` run summaries, newest first. */
+  readHistory(count: number): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -3,6 +3,8 @@ import { FfError, errorMessage } from '../errors.js';
 import type { StateKeys, StateStore } from './types.js';
 
 export interface ValkeyStoreOptions extends StateKeys {
+  /** List of recent run summaries (LPUSH + LTRIM). */
+  historyKey?: string;
   url: string;
   connectTimeoutMs: number;
   /** A command unanswered for this long fails the run instead of hanging it. */
@@ -87,6 +89,19 @@ export class ValkeyStateStore implements StateStore {
 
   async unlock(key: string, token: string): Promise<void> {
     await this.call('unlock', () => this.client.eval(DELETE_IF_OWNER, 1, key, token));
+  }
+
+  async pushHistory(entry: string, keep: number): Promise<void> {
+    const key = this.historyKey;
+    await this.call('LPUSH', () => this.client.multi().lpush(key, entry).ltrim(key, 0, keep - 1).exec());
+  }
+
+  async readHistory(count: number): Promise<string[]> {
+    return this.call('LRANGE', () => this.client.lrange(this.historyKey, 0, count - 1));
+  }
+
+  private get historyKey(): string {
+    return this.options.historyKey ?? 'backfill:detector:runs';
   }
 
   async close(): Promise<void> {

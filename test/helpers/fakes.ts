@@ -69,6 +69,15 @@ export class MemoryStore implements StateStore {
     if (this.locks.get(key) === token) this.locks.delete(key);
     return Promise.resolve();
   }
+  readonly history: string[] = [];
+  pushHistory(entry: string, keep: number): Promise<void> {
+    this.history.unshift(entry);
+    this.history.splice(keep);
+    return Promise.resolve();
+  }
+  readHistory(count: number): Promise<string[]> {
+    return Promise.resolve(this.history.slice(0, count));
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }

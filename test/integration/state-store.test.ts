@@ -21,7 +21,7 @@ const adapters: Adapter[] = [
     name: 'ValkeyStateStore (real Valkey)',
     open() {
       const prefix = uniqueName('conf');
-      const store = new ValkeyStateStore({ url: valkeyUrl(), knownSetKey: `${prefix}:known`, loadedKeyPrefix: `${prefix}:loaded:`, connectTimeoutMs: 2000 });
+      const store = new ValkeyStateStore({ url: valkeyUrl(), knownSetKey: `${prefix}:known`, loadedKeyPrefix: `${prefix}:loaded:`, historyKey: `${prefix}:runs`, connectTimeoutMs: 2000 });
       return { store, markLoaded: async (id) => void (await valkey.set(`${prefix}:loaded:${id}`, '1', 'EX', 60)) };
     },
   },
@@ -84,6 +84,15 @@ describe.each(adapters)('$name conformance', (adapter) => {
     while (!taken && Date.now() < deadline) taken = await store.tryLock(key, 'B', 10_000);
     expect(taken).toBe(true);
     expect(await store.renewLock(key, 'A', 10_000)).toBe(false);
+    await store.close();
+  });
+
+  it('keeps the newest run summaries, newest first', async () => {
+    const { store } = adapter.open();
+    expect(await store.readHistory(5)).toEqual([]);
+    for (let i = 1; i <= 4; i++) await store.pushHistory(JSON.stringify({ run: i }), 3);
+    expect((await store.readHistory(10)).map((entry) => JSON.parse(entry) as { run: number })).toEqual([{ run: 4 }, { run: 3 }, { run: 2 }]);
+    expect(await store.readHistory(1)).toEqual([JSON.stringify({ run: 4 })]);
     await store.close();
   });
 

@@ -1,0 +1,56 @@
+import { errorMessage } from '../errors.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Route } from './admin-server.js';
+import type { Daemon } from './daemon.js';
+
+/** The admin API's routes (README, "Admin API"). */
+export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
+  return [
+    { method: 'GET', path: '/healthz', mutating: false, handle: () => ({ status: 200, body: { status: 'ok' } }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      mutating: false,
+      handle: async () => {
+        const checks: Record<string, string> = { config: 'ok', flagRules: runtime.checkerReady ? 'ok' : 'not loaded' };
+        try {
+          await (await runtime.openStore()).ping();
+          checks.state = 'ok';
+        } catch (error) {
+          checks.state = errorMessage(error);
+        }
+        const ready = Object.values(checks).every((value) => value === 'ok');
+        return { status: ready ? 200 : 503, body: { ready, checks } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      mutating: false,
+      handle: async () => ({ status: 200, body: await daemon.registry.metrics(), contentType: daemon.registry.contentType }),
+    },
+    {
+      method: 'GET',
+      path: '/status',
+      mutating: false,
+      handle: async () => ({ status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), lastRuns: await daemon.lastRuns() } }),
+    },
+    {
+      method: 'POST',
+      path: '/runs',
+      mutating: true,
+      handle: () => {
+        const result = daemon.trigger('admin');
+        if (result === 'started') return { status: 202, body: { started: true, currentRun: daemon.currentRun() } };
+        const reasons = { busy: 'a run is in progress', follower: 'this replica is a follower; the leader runs', stopping: 'shutting down' };
+        return { status: 409, body: { error: reasons[result] } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/runs/cancel',
+      mutating: true,
+      handle: () => (daemon.cancel() ? { status: 202, body: { cancelling: true } } : { status: 409, body: { error: 'no run in progress' } }),
+    },
+  ];
+}

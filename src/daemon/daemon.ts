@@ -1,0 +1,158 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { errorMessage } from '../errors.js';
+import { bindMetrics } from '../observability/metrics.js';
+import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { StateStore } from '../state/types.js';
+import type { Strategy } from '../../strategies/types.js';
+import { Leadership, type Role } from './leadership.js';
+
+export type TriggerResult = 'started' | 'busy' | 'follower' | 'stopping';
+
+export interface CurrentRun {
+  trigger: string;
+  startedAt: string;
+  enqueued: number;
+  queued: number;
+  etaSeconds: number | null;
+}
+
+interface ActiveRun {
+  trigger: string;
+  startedAt: Date;
+  cancel: AbortController;
+  done: Promise<RunSummary>;
+  progress: { enqueued: number; queued: number };
+}
+
+/**
+ * `ff-detector run`: polls on a cron schedule while this replica leads, one run at a time; a tick
+ * that finds a run in progress is skipped and counted. Each run's summary goes to the history in
+ * the state store, the metrics and the log.
+ */
+export class Daemon {
+  readonly registry: Registry;
+  private readonly skippedTicks: Counter;
+  private readonly leaderGauge: Gauge;
+  private leadership: Leadership | undefined;
+  private task: ScheduledTask | undefined;
+  private store: StateStore | undefined;
+  private active: ActiveRun | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly strategy: Strategy,
+  ) {
+    this.registry = bindMetrics(runtime.events);
+    this.skippedTicks = new Counter({ name: 'ff_detector_skipped_ticks_total', help: 'Scheduled ticks not run, by reason', labelNames: ['reason'], registers: [this.registry] });
+    this.leaderGauge = new Gauge({ name: 'ff_detector_leader', help: '1 while this replica is the leader', registers: [this.registry] });
+    const progress = (field: 'enqueued' | 'queued') => () => (this.active ? this.active.progress[field] : 0);
+    new Gauge({ name: 'ff_detector_current_run_enqueued', help: 'Users enqueued so far by the run in progress', registers: [this.registry], collect() { this.set(progress('enqueued')()); } });
+    new Gauge({ name: 'ff_detector_current_run_queued', help: 'Users queued for sending so far by the run in progress', registers: [this.registry], collect() { this.set(progress('queued')()); } });
+    runtime.events.on('run:progress', ({ enqueued, queued }) => {
+      if (this.active) this.active.progress = { enqueued, queued };
+    });
+  }
+
+  get role(): Role {
+    return this.leadership?.role ?? 'follower';
+  }
+
+  /** Opens the store and the flag rules, then takes part in leader election and schedules ticks. */
+  async start(): Promise<void> {
+    const { config, logger } = this.runtime;
+    this.store = await this.runtime.openStore();
+    await this.runtime.openChecker();
+    const onRole = (role: Role): void => {
+      this.leaderGauge.set(role === 'leader' ? 1 : 0);
+      if (role === 'leader' && config.daemon.runAtStart) this.trigger('start');
+    };
+    this.leadership = new Leadership(this.store, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
+    await this.leadership.start();
+    this.task = cron.schedule(config.daemon.schedule, () => void this.trigger('schedule'), { timezone: config.daemon.timezone, name: 'polling' });
+    logger.info({ schedule: config.daemon.schedule, timezone: config.daemon.timezone, strategy: this.strategy.name, role: this.role }, 'daemon started');
+  }
+
+  /** Starts a run now unless one is in progress or this replica follows. */
+  trigger(trigger: string): TriggerResult {
+    const { logger } = this.runtime;
+    if (this.stopping) return 'stopping';
+    const leaderSignal = this.leadership?.signal;
+    if (this.role !== 'leader' || !leaderSignal) {
+      if (trigger === 'schedule') this.skippedTicks.inc({ reason: 'follower' });
+      return 'follower';
+    }
+    if (this.active) {
+      logger.warn({ trigger, running: this.active.trigger, since: this.active.startedAt.toISOString() }, `${trigger} skipped: a run is in progress`);
+      if (trigger === 'schedule') this.skippedTicks.inc({ reason: 'busy' });
+      return 'busy';
+    }
+    const cancel = new AbortController();
+    const signal = AbortSignal.any([cancel.signal, leaderSignal]);
+    const active: ActiveRun = { trigger, startedAt: new Date(), cancel, progress: { enqueued: 0, queued: 0 }, done: this.execute(trigger, signal) };
+    this.active = active;
+    void active.done.finally(() => {
+      if (this.active === active) this.active = undefined;
+    });
+    return 'started';
+  }
+
+  /** Cancels the run in progress; its in-flight batch finishes and is marked. */
+  cancel(reason = 'cancelled by request'): boolean {
+    if (!this.active) return false;
+    this.active.cancel.abort(new Error(reason));
+    return true;
+  }
+
+  currentRun(): CurrentRun | null {
+    if (!this.active) return null;
+    const { trigger, startedAt, progress } = this.active;
+    const rate = this.runtime.config.enqueue.rateLimit;
+    const remaining = progress.queued - progress.enqueued;
+    return { trigger, startedAt: startedAt.toISOString(), ...progress, etaSeconds: remaining > 0 ? Math.ceil(remaining / rate) : null };
+  }
+
+  async lastRuns(count = 10): Promise<RunSummary[]> {
+    const entries = this.store ? await this.store.readHistory(count) : [];
+    return entries.map((entry) => JSON.parse(entry) as RunSummary);
+  }
+
+  /** Stops scheduling, cancels the run in progress and waits for it; safe to call twice. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const { logger } = this.runtime;
+    const steps: Array<[string, () => Promise<unknown> | unknown]> = [
+      ['stop the schedule', () => this.task?.destroy()],
+      ['finish the run in progress', async () => (this.cancel('shutting down') ? await this.active?.done : undefined)],
+      ['release leadership', () => this.leadership?.stop()],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn(`could not ${what}: ${errorMessage(error)}`);
+      }
+    }
+    this.leaderGauge.set(0);
+  }
+
+  private async execute(trigger: string, signal: AbortSignal): Promise<RunSummary> {
+    const { logger, config } = this.runtime;
+    let summary: RunSummary;
+    try {
+      summary = await this.strategy.run(this.runtime, { dryRun: false, signal });
+    } catch (error) {
+      logger.error({ err: error, trigger }, `run failed to start: ${errorMessage(error)}`);
+      summary = summaryWithoutRun(this.strategy.name, 'failed', errorMessage(error), { dryRun: false, budget: config.enqueue.budget, startedAt: new Date() });
+    }
+    this.runtime.events.emit('run:finished', summary);
+    try {
+      await this.store?.pushHistory(JSON.stringify(summary), config.daemon.historySize);
+    } catch (error) {
+      logger.warn(`could not record the run in the history: ${errorMessage(error)}`);
+    }
+    return summary;
+  }
+}

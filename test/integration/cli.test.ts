@@ -53,6 +53,11 @@ describe('ff-detector detect — embedded default', () => {
     expect(second.code).toBe(0);
     expect(second.lines).toHaveLength(1);
     expect(second.summary).toMatchObject({ status: 'ok', enqueued: 0, alreadyKnown: first.summary.enqueued });
+
+    const status = await cli(['status', '--json'], { cwd });
+    expect(status.lines.map((line) => (JSON.parse(line) as { runId: string }).runId)).toEqual([second.summary.runId, first.summary.runId]);
+    const table = await cli(['status'], { cwd });
+    expect(table.stdout).toMatch(/^STARTED\s+STATUS\s+CANDIDATES/);
   });
 
   it('--dry-run prints every message, then the summary, and changes no state', async () => {

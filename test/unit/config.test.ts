@@ -95,3 +95,23 @@ describe('candidate source selection', () => {
     expect(config.candidates.snowflake.schemaGate).toEqual({ table: 'RECEIPTS', columns: ['USER_ID_RAW', 'PURCHASE_DATE'] });
   });
 });
+
+describe('daemon, admin and safety settings', () => {
+  it('defaults to hourly in UTC on 127.0.0.1:8080, and reads ADMIN_* and KAFKA_BROKERS', () => {
+    const defaults = loadConfig({ env: {} });
+    expect(defaults.daemon).toMatchObject({ schedule: '0 * * * *', timezone: 'UTC', runAtStart: false, historySize: 50 });
+    expect(defaults.admin).toMatchObject({ host: '127.0.0.1', port: 8080, token: null });
+    const fromEnv = loadConfig({ env: { ADMIN_HOST: '0.0.0.0', ADMIN_PORT: '9090', ADMIN_TOKEN: 'x'.repeat(32), KAFKA_BROKERS: 'k1:9092, k2:9092' } });
+    expect(fromEnv.admin).toMatchObject({ host: '0.0.0.0', port: 9090, token: 'x'.repeat(32) });
+    expect(fromEnv.safety.consumerLag.brokers).toEqual(['k1:9092', 'k2:9092']);
+  });
+
+  it('names a bad cron expression, time zone, short token and an incomplete lag gate', () => {
+    expect(() =>
+      loadConfig({
+        env: { ADMIN_TOKEN: 'short' },
+        overrides: { daemon: { schedule: 'every hour', timezone: 'Mars/Olympus' }, safety: { consumerLag: { enabled: true } } },
+      }),
+    ).toThrow(/daemon\.schedule: is not a valid cron expression[\s\S]*daemon\.timezone: is not an IANA time zone[\s\S]*admin\.token: must be at least 16 characters[\s\S]*safety\.consumerLag: enabled needs brokers/);
+  });
+});

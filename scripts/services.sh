@@ -8,7 +8,8 @@
 #   scripts/services.sh env            print the environment variables that point at the servers
 #
 # Servers: valkey (Valkey 8, bookworm-backports), sqs (fauxqs: SQS + S3), snowflake (fakesnow in a
-# Python venv behind scripts/snowflake-server.py).
+# Python venv behind scripts/snowflake-server.py), kafka (Apache Kafka 4.4, KRaft, jars from Maven
+# Central).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,9 @@ VALKEY_PORT=${FFD_VALKEY_PORT:-16379}
 SQS_PORT=${FFD_SQS_PORT:-14566}
 SNOWFLAKE_PORT=${FFD_SNOWFLAKE_PORT:-15080}
 SNOWFLAKE_VENV="$CACHE/snowflake-venv"
-ALL_SERVICES=(valkey sqs snowflake)
+KAFKA_PORT=19092  # fixed in scripts/kafka/server.properties (controller: 19093)
+KAFKA_LIB="$CACHE/kafka/lib"
+ALL_SERVICES=(valkey sqs snowflake kafka)
 
 log() { echo "services: $*" >&2; }
 
@@ -55,8 +58,16 @@ install_snowflake() {
   if [ -f "$marker" ] && cmp -s "$requirements" "$marker"; then return 0; fi
   log "installing the Snowflake-protocol test server (fakesnow) into $SNOWFLAKE_VENV"
   python3 -m venv "$SNOWFLAKE_VENV"
-  PIP_CACHE_DIR="$CACHE/pip" "$SNOWFLAKE_VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  PIP_CACHE_DIR="$CACHE/pip" "$SNOWFLAKE_VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
   cp "$requirements" "$marker"
+}
+
+install_kafka() {
+  [ -f "$KAFKA_LIB/kafka_2.13-4.4.0.jar" ] && return 0
+  log "fetching the Kafka broker's jars from Maven Central into $KAFKA_LIB"
+  # stdout carries the names of started services; Maven's output goes to stderr.
+  mvn -q -B -Dstyle.color=never -f "$ROOT/scripts/kafka/pom.xml" -Dmaven.repo.local="$CACHE/m2" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIB" -DincludeScope=runtime >&2
 }
 
 start_valkey() {
@@ -77,9 +88,29 @@ start_snowflake() {
   wait_for_port snowflake "$SNOWFLAKE_PORT"
 }
 
-port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; sqs) echo "$SQS_PORT" ;; snowflake) echo "$SNOWFLAKE_PORT" ;; esac; }
+start_kafka() {
+  local data="$RUN/kafka-data" config="$RUN/kafka.properties"
+  cp "$ROOT/scripts/kafka/server.properties" "$config"
+  echo "log.dirs=$data" >>"$config"
+  # A fresh cluster each start: tests create their own topics and groups.
+  rm -rf "$data"
+  java -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format -t "$(java -cp "$KAFKA_LIB/*" kafka.tools.StorageTool random-uuid)" \
+    -c "$config" --ignore-formatted >"$RUN/kafka-format.log" 2>&1
+  nohup java -Xms64m -Xmx256m -Dkafka.logs.dir="$RUN/kafka-logs" -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties" \
+    -cp "$KAFKA_LIB/*" kafka.Kafka "$config" >"$RUN/kafka.log" 2>&1 &
+  echo $! >"$RUN/kafka.pid"
+  wait_for_port kafka "$KAFKA_PORT"
+  for _ in $(seq 1 100); do
+    node "$ROOT/scripts/kafka/ready.mjs" "127.0.0.1:$KAFKA_PORT" && return 0
+    sleep 0.2
+  done
+  log "kafka did not answer metadata requests; see $RUN/kafka.log"
+  return 1
+}
 
-cmd_install() { install_valkey; install_sqs; install_snowflake; }
+port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; sqs) echo "$SQS_PORT" ;; snowflake) echo "$SNOWFLAKE_PORT" ;; kafka) echo "$KAFKA_PORT" ;; esac; }
+
+cmd_install() { install_valkey; install_sqs; install_snowflake; install_kafka; }
 
 cmd_up() {
   cmd_install
@@ -116,6 +147,8 @@ cmd_env() {
 export FFD_TEST_VALKEY_URL=redis://127.0.0.1:$VALKEY_PORT
 export FFD_TEST_AWS_ENDPOINT=http://127.0.0.1:$SQS_PORT
 export FFD_TEST_SNOWFLAKE_URL=http://127.0.0.1:$SNOWFLAKE_PORT
+export FFD_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export KAFKAJS_NO_PARTITIONER_WARNING=1
 ENV
 }
 

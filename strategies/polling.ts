@@ -29,6 +29,8 @@ export const pollingStrategy: Strategy = {
       return summaryWithoutRun('polling', 'skipped', message, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date() });
     }
     try {
+      const held = await lagGate(runtime);
+      if (held) return summaryWithoutRun('polling', 'deferred', held, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date() });
       const signal = request.signal ? AbortSignal.any([request.signal, lease.lost]) : lease.lost;
       return await detect(runtime, store, checker, request.dryRun, signal);
     } finally {
@@ -36,6 +38,24 @@ export const pollingStrategy: Strategy = {
     }
   },
 };
+
+/**
+ * The consumer-lag safety gate (seed runbook): while the worker's Kafka consumers lag, a
+ * backfill can double-count aggregates, so the run enqueues nothing. Returns why, or null.
+ */
+async function lagGate(runtime: Runtime): Promise<string | null> {
+  const gate = runtime.config.safety.consumerLag;
+  if (!gate.enabled) return null;
+  const { checkConsumerLag } = await import('../src/safety/consumer-lag.js');
+  const verdict = await checkConsumerLag(await runtime.openLagReader(), gate.groups, gate.maxLag);
+  runtime.events.emit('safety:lag', verdict.lags);
+  if (verdict.ok) {
+    runtime.logger.info({ lags: verdict.lags.map(({ group, topic, lag }) => ({ group, topic, lag })) }, 'consumer lag within the limit');
+    return null;
+  }
+  runtime.logger.warn({ lags: verdict.lags }, `run deferred: ${verdict.reason}`);
+  return `deferred by the consumer-lag gate: ${verdict.reason}`;
+}
 
 async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, dryRun: boolean, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;

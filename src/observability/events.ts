@@ -12,6 +12,8 @@ export interface DetectorEvents {
   'source:schema-drift': [drift: { table: string; missing: string[] }];
   /** After each send batch: users accepted so far, users queued for sending so far. */
   'run:progress': [progress: { runId: string; enqueued: number; queued: number; elapsedMs: number }];
+  /** The consumer-lag gate read the worker's consumer groups. */
+  'safety:lag': [lags: Array<{ group: string; topic: string; lag: number }>];
   /** SQS refused an entry for good. */
   'send:failed': [failure: { code: string; senderFault: boolean }];
 }

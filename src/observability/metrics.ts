@@ -42,6 +42,10 @@ export function bindMetrics(events: DetectorEventBus, registry: Registry = new R
     runs.observe({ strategy, status: summary.status }, summary.durationMs / 1000);
     if (summary.status === 'ok') lastSuccess.set({ strategy }, Date.parse(summary.startedAt) / 1000 + summary.durationMs / 1000);
   });
+  const consumerLag = new Gauge({ name: `${prefix}consumer_lag_messages`, help: 'Lag of the worker consumer groups the safety gate reads', labelNames: ['group', 'topic'], registers: [registry] });
+  events.on('safety:lag', (lags) => {
+    for (const { group, topic, lag } of lags) consumerLag.set({ group, topic }, lag);
+  });
   events.on('send:failed', ({ code }) => sendFailures.inc({ code }));
   events.on('source:schema-drift', ({ table }) => schemaDrift.inc({ table }));
   return registry;

@@ -28,9 +28,10 @@ export interface RunCounts {
 
 /**
  * ok: finished, nothing failed · partial: finished, some sends failed for good · failed: stopped
- * by an error · cancelled: stopped by a signal or a lost lock · skipped: another run held the lock.
+ * by an error · cancelled: stopped by a signal or a lost lock · skipped: another run held the lock ·
+ * deferred: the safety gate held enqueueing back (consumer lag); nothing sent, nobody marked.
  */
-export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled' | 'skipped';
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled' | 'skipped' | 'deferred';
 
 export interface InvalidExample {
   origin: string;
@@ -72,7 +73,7 @@ export function emptyCounts(): RunCounts {
 /** The summary of a run that never reached the pipeline (skipped, or failed while starting). */
 export function summaryWithoutRun(
   strategy: string,
-  status: 'failed' | 'skipped',
+  status: 'failed' | 'skipped' | 'deferred',
   error: string,
   run: { dryRun: boolean; budget: number; startedAt: Date },
 ): RunSummary {

@@ -11,6 +11,7 @@ import type { FlagChecker } from '../flags/types.js';
 import type { ObjectStore, S3Location } from '../inputs/object-store.js';
 import type { S3ObjectStore } from '../inputs/s3-object-store.js';
 import { DetectorEventBus } from '../observability/events.js';
+import type { LagReader } from '../safety/consumer-lag.js';
 import type { Logger } from '../logger.js';
 import { RateLimiter } from '../send/rate-limiter.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
@@ -26,6 +27,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 export interface RuntimeClients {
   stdout?: Writable;
   snowflake?: SnowflakeClient;
+  lag?: LagReader;
   sqs?: SQSClient;
   s3?: S3Client;
 }
@@ -108,6 +110,17 @@ export class Runtime {
     if (checker instanceof ReloadingRulesChecker) await checker.refresh();
     this.checkerLoaded = true;
     return checker;
+  }
+
+  /** Reads consumer lag for the safety gate (kafkajs, loaded only when the gate is on). */
+  openLagReader(): Promise<LagReader> {
+    return this.once('lag', async () => {
+      const { KafkaLagReader } = await import('../safety/consumer-lag.js');
+      const gate = this.config.safety.consumerLag;
+      const reader = this.clients.lag ?? new KafkaLagReader(gate.brokers, gate.timeoutMs);
+      this.closers.push(() => reader.close());
+      return reader;
+    });
   }
 
   /** True once the state store was opened (and answered). */

@@ -38,6 +38,7 @@ export class PollingFixture {
     valkey?: string;
     sqs?: SQSClient;
     signal?: AbortSignal;
+    safety?: Record<string, unknown>;
   }): Promise<RunSummary> {
     const config = loadConfig({
       env: {},
@@ -53,6 +54,7 @@ export class PollingFixture {
         },
         sqs: { queueUrl: options.queueUrl, maxAttempts: 2, requestTimeoutMs: 2000, retryBaseMs: 10 },
         enqueue: { rateLimit: options.rateLimit ?? 1000, budget: options.budget ?? 0 },
+        ...(options.safety ? { safety: options.safety } : {}),
       },
     });
     const client = options.sqs ?? sqsClient();

@@ -14,6 +14,8 @@ export interface DetectorEvents {
   'run:progress': [progress: { runId: string; enqueued: number; queued: number; elapsedMs: number }];
   /** The consumer-lag gate read the worker's consumer groups. */
   'safety:lag': [lags: Array<{ group: string; topic: string; lag: number }>];
+  /** A send batch waited this long for the rate limiter. */
+  'send:rate-wait': [waitedMs: number];
   /** SQS refused an entry for good. */
   'send:failed': [failure: { code: string; senderFault: boolean }];
 }

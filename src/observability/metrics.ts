@@ -46,6 +46,8 @@ export function bindMetrics(events: DetectorEventBus, registry: Registry = new R
   events.on('safety:lag', (lags) => {
     for (const { group, topic, lag } of lags) consumerLag.set({ group, topic }, lag);
   });
+  const rateWait = new Counter({ name: `${prefix}rate_limit_wait_seconds_total`, help: 'Time send batches waited for the rate limiter', registers: [registry] });
+  events.on('send:rate-wait', (waitedMs) => rateWait.inc(waitedMs / 1000));
   events.on('send:failed', ({ code }) => sendFailures.inc({ code }));
   events.on('source:schema-drift', ({ table }) => schemaDrift.inc({ table }));
   return registry;

@@ -205,6 +205,7 @@ class DetectionRun {
         this.counts.enqueued += result.accepted.length;
       }
       this.counts.failed += result.failed.length;
+      if (result.waitedMs > 0) this.deps.events?.emit('send:rate-wait', result.waitedMs);
       for (const failure of result.failed) this.deps.events?.emit('send:failed', { code: failure.code, senderFault: failure.senderFault });
       this.reportProgress();
       if (result.interruptedBy !== undefined) throw result.interruptedBy;

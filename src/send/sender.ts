@@ -27,6 +27,8 @@ export interface BatchResult {
    * were not sent.
    */
   interruptedBy?: unknown;
+  /** Time spent waiting for the rate limiter. */
+  waitedMs: number;
 }
 
 /**
@@ -45,7 +47,7 @@ export class BatchSender {
   ) {}
 
   async send(messages: readonly OutgoingMessage[], signal?: AbortSignal): Promise<BatchResult> {
-    const result: BatchResult = { accepted: [], failed: [] };
+    const result: BatchResult = { accepted: [], failed: [], waitedMs: 0 };
     let pending = messages;
     try {
       for (let attempt = 0; pending.length > 0; attempt++) {
@@ -56,7 +58,7 @@ export class BatchSender {
           else if (!outcome.senderFault && attempt < this.retry.entryRetries) retryable.push(message);
           else this.fail(result, message, outcome, attempt);
         };
-        await this.sendPaced(pending, onOutcome, signal);
+        await this.sendPaced(pending, onOutcome, result, signal);
         pending = retryable;
       }
     } catch (error) {
@@ -74,10 +76,17 @@ export class BatchSender {
   }
 
   /** Sends under the rate limit, in as many calls as the limiter grants, reporting each outcome. */
-  private async sendPaced(messages: readonly OutgoingMessage[], onOutcome: (message: OutgoingMessage, outcome: EntryOutcome) => void, signal?: AbortSignal): Promise<void> {
+  private async sendPaced(
+    messages: readonly OutgoingMessage[],
+    onOutcome: (message: OutgoingMessage, outcome: EntryOutcome) => void,
+    result: BatchResult,
+    signal?: AbortSignal,
+  ): Promise<void> {
     let remaining = messages;
     while (remaining.length > 0) {
+      const waitStarted = this.clock.now();
       const granted = this.limiter ? await this.limiter.acquire(remaining.length, signal) : remaining.length;
+      result.waitedMs += this.clock.now() - waitStarted;
       const chunk = remaining.slice(0, granted);
       remaining = remaining.slice(granted);
       const outcomes = await this.sink.send(chunk);

@@ -25,6 +25,8 @@ describe('metrics bound to detector events', () => {
     events.emit('run:finished', summary({ status: 'failed', candidates: 3 }));
     events.emit('send:failed', { code: 'InvalidMessageContents', senderFault: true });
     events.emit('source:schema-drift', { table: 'DB.S.RECEIPTS', missing: ['USER_ID_RAW'] });
+    events.emit('send:rate-wait', 1500);
+    events.emit('safety:lag', [{ group: 'unified-worker-receipts', topic: 'receipts', lag: 42 }]);
     const text = await registry.metrics();
     expect(text).toContain('ff_detector_candidates_total{strategy="polling"} 13');
     expect(text).toContain('ff_detector_enqueued_total{strategy="polling"} 2');
@@ -32,6 +34,8 @@ describe('metrics bound to detector events', () => {
     expect(text).toContain('ff_detector_skips_total{strategy="polling",reason="known"} 2');
     expect(text).toContain('ff_detector_send_failures_total{code="InvalidMessageContents"} 1');
     expect(text).toContain('ff_detector_schema_check_failures_total{table="DB.S.RECEIPTS"} 1');
+    expect(text).toContain('ff_detector_rate_limit_wait_seconds_total 1.5');
+    expect(text).toContain('ff_detector_consumer_lag_messages{group="unified-worker-receipts",topic="receipts"} 42');
     expect(text).toContain('ff_detector_run_duration_seconds_count{strategy="polling",status="failed"} 1');
     expect(text).toContain(`ff_detector_last_success_timestamp_seconds{strategy="polling"} ${Date.parse('2026-11-28T10:00:02.500Z') / 1000}`);
   });

@@ -93,9 +93,13 @@ class DetectionRun {
     const started = this.clock.now();
     this.startedAt = started;
     const logger = this.deps.logger.child({ runId });
+    const { budget } = this.options;
+    const rate = this.deps.limiter?.ratePerSecond;
+    // The budget and the rate together bound how long a run can send.
+    const bound = budget > 0 && rate ? `, at most ${budget} users at ${rate}/s: sending takes at most ${formatElapsed((budget / rate) * 1000)}` : '';
     logger.info(
-      { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.store.description, sink: this.deps.sink.description, dryRun: this.options.dryRun, budget: this.options.budget },
-      'detection run started',
+      { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.store.description, sink: this.deps.sink.description, dryRun: this.options.dryRun, budget, rateLimit: rate ?? null },
+      `detection run started${bound}`,
     );
     const senders = Array.from({ length: this.options.sendConcurrency }, () => this.guard(this.sendLoop()));
     await this.guard(this.classifyAll());

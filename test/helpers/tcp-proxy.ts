@@ -8,11 +8,22 @@ export class TcpProxy {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private blocked = false;
+  private stalled = false;
   port = 0;
+  /** Bytes received on stalled connections: a request is hanging once this is above 0. */
+  stalledBytes = 0;
 
   constructor(private readonly target: { host: string; port: number }) {
     this.server = net.createServer((client) => {
       if (this.blocked) return client.destroy();
+      if (this.stalled) {
+        // Accept and hold the connection, answering nothing: a peer that hangs.
+        this.sockets.add(client);
+        client.on('close', () => this.sockets.delete(client));
+        client.on('error', () => undefined);
+        client.on('data', (chunk: Buffer) => (this.stalledBytes += chunk.length));
+        return;
+      }
       const upstream = net.connect(this.target);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
@@ -47,8 +58,15 @@ export class TcpProxy {
     for (const socket of this.sockets) socket.destroy();
   }
 
+  /** New connections are accepted and never answered; existing ones are dropped. */
+  stall(): void {
+    this.stalled = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
   restore(): void {
     this.blocked = false;
+    this.stalled = false;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { PollingFixture } from '../helpers/polling.js';
-import { awsEnv, createQueue, drainQueue, userIdsOf, valkeyClient, valkeyUrl, waitFor } from '../helpers/services.js';
+import { awsEndpoint, awsEnv, createQueue, drainQueue, userIdsOf, valkeyClient, valkeyUrl, waitFor } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 // `ff-detector run` as real processes against real Valkey and SQS.
 
@@ -17,18 +18,19 @@ afterEach(async () => {
 
 const users = (n: number) => Array.from({ length: n }, (_, i) => `user-${i}`);
 
-function configFor(fixture: PollingFixture, options: { candidates: string; rules: string; rateLimit: number; schedule?: string; ttlMs?: number }): string {
+function configFor(fixture: PollingFixture, options: { candidates: string; rules: string; rateLimit: number; schedule?: string; ttlMs?: number; shutdownMs?: number }): string {
   return [
     `candidates:\n  path: ${options.candidates}`,
     `flags:\n  rules: ${options.rules}`,
     `state:\n  knownSetKey: ${fixture.knownKey}\n  loadedKeyPrefix: "${fixture.loadedPrefix}"\n  detectorKeyPrefix: "${fixture.prefix}:detector:"`,
     `enqueue:\n  rateLimit: ${options.rateLimit}\n  budget: 0`,
-    `daemon:\n  schedule: "${options.schedule ?? '0 0 1 1 *'}"\n  leaderTtlMs: ${options.ttlMs ?? 30000}\n  shutdownTimeoutMs: 20000`,
+    `daemon:\n  schedule: "${options.schedule ?? '0 0 1 1 *'}"\n  leaderTtlMs: ${options.ttlMs ?? 30000}\n  shutdownTimeoutMs: ${options.shutdownMs ?? 20000}`,
+    'sqs:\n  requestTimeoutMs: 30000\n  maxAttempts: 1',
   ].join('\n');
 }
 
-async function startDaemon(configYaml: string, queueUrl: string): Promise<DaemonProcess> {
-  const daemon = await DaemonProcess.start(configYaml, { ...awsEnv(), VALKEY_URL: valkeyUrl(), SQS_QUEUE_URL: queueUrl });
+async function startDaemon(configYaml: string, queueUrl: string, sqsEndpoint = awsEndpoint()): Promise<DaemonProcess> {
+  const daemon = await DaemonProcess.start(configYaml, { ...awsEnv(sqsEndpoint), VALKEY_URL: valkeyUrl(), SQS_QUEUE_URL: queueUrl });
   daemons.push(daemon);
   return daemon;
 }
@@ -58,6 +60,7 @@ describe('ff-detector run', () => {
     const queueUrl = await createQueue();
     const daemon = await startDaemon(config, queueUrl);
     await waitFor(async () => (await daemon.status()).role === 'leader', 'leadership');
+    expect((await fetch(`${daemon.admin}/readyz`)).status).toBe(200);
     expect((await daemon.post('/runs')).status).toBe(202);
     expect((await daemon.post('/runs')).status).toBe(409); // one run at a time
     const valkey = valkeyClient();
@@ -86,5 +89,40 @@ describe('ff-detector run', () => {
     expect((await daemon.status()).currentRun).not.toBeNull();
     daemon.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
+  });
+});
+
+describe('ff-detector run: a shutdown that cannot finish', () => {
+  async function hangingSend(shutdownMs: number): Promise<{ daemon: DaemonProcess; proxy: TcpProxy }> {
+    const fixture = new PollingFixture();
+    const enabled = users(50);
+    const config = configFor(fixture, { candidates: fixture.writeCandidates(enabled), rules: fixture.writeRules(enabled), rateLimit: 1000, shutdownMs });
+    const proxy = await TcpProxy.start(awsEndpoint());
+    proxy.stall(); // SQS accepts connections and never answers: the send batch hangs
+    const daemon = await startDaemon(config, await createQueue(), proxy.url(awsEndpoint()));
+    await waitFor(async () => (await daemon.status()).role === 'leader', 'leadership');
+    expect((await daemon.post('/runs')).status).toBe(202);
+    await waitFor(() => proxy.stalledBytes > 0, 'a SendMessageBatch to hang');
+    return { daemon, proxy };
+  }
+
+  it('exits at once on a second signal', async () => {
+    const { daemon, proxy } = await hangingSend(60_000);
+    daemon.kill('SIGTERM');
+    await waitFor(() => daemon.log.includes('SIGTERM: shutting down'), 'the shutdown to begin');
+    daemon.kill('SIGTERM');
+    expect(await daemon.exited).toBe(130);
+    expect(daemon.log).toContain('SIGTERM again: exiting now');
+    await proxy.close();
+  });
+
+  it('exits 1 when the shutdown deadline passes', async () => {
+    const { daemon, proxy } = await hangingSend(1500);
+    const signalled = Date.now();
+    daemon.kill('SIGTERM');
+    expect(await daemon.exited).toBe(1);
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+    expect(daemon.log).toContain('shutdown took longer than 1500 ms');
+    await proxy.close();
   });
 });

@@ -1,4 +1,6 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { RateLimiter } from '../../src/send/rate-limiter.js';
 import { silentLogger } from '../../src/logger.js';
 import { runDetection, type DetectionOptions } from '../../src/pipeline/detection.js';
 import type { FlagResult } from '../../src/flags/types.js';
@@ -173,5 +175,23 @@ describe('runDetection (fakes)', () => {
     );
     expect(summary.status).toBe('cancelled');
     expect(summary.enqueued).toBe(0);
+  });
+});
+
+describe('runDetection progress', () => {
+  it('logs the seed’s progress line every 1,000 users sent and states the run’s bound', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const summary = await runDetection(
+      { source: sourceOf(users(2500)), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink: new RecordingSink(), limiter: new RateLimiter(100_000), logger },
+      options({ budget: 3000 }),
+    );
+    expect(summary.enqueued).toBe(2500);
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages).toContain('detection run started, at most 3000 users at 100000/s: sending takes at most 0s');
+    const progress = messages.filter((message) => message.startsWith('Sent '));
+    expect(progress).toHaveLength(2);
+    expect(progress[0]).toMatch(/^Sent 1000\/\d+ \(\d+\.\d%\), elapsed: \d+s$/);
+    expect(progress[1]).toMatch(/^Sent 2000\//);
   });
 });

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_RUN_FAILED, EXIT_USAGE, FfError, errorMessage } from '../errors.js';
+import { backfillCommand } from './backfill.js';
 import { checkCommand } from './check.js';
 import { detectCommand } from './detect.js';
 import { runCommand } from './run.js';
@@ -42,6 +43,23 @@ common(program.command('run'))
   .description('the daemon: poll on the schedule while leading; admin API, metrics, clean shutdown')
   .action(async (flags) => {
     process.exitCode = await runCommand(flags);
+  });
+
+program
+  .command('backfill')
+  .description('send one user_load_request per listed user (seed section 1); resumable')
+  .option('--user-file <path|s3://…>', 'user IDs: one per line, or CSV with --column; gzip detected (required unless --resume-from)')
+  .option('--column <name>', 'CSV column holding the user ID')
+  .option('--rate-limit <msgs/s>', 'messages per second (default 10)', numberOption)
+  .option('--lookback-days <days>', 'history to request (default 365)', numberOption)
+  .option('--dry-run', 'write the messages to stdout as NDJSON; send nothing')
+  .option('--queue-url <url>', 'SQS queue (default SQS_QUEUE_URL)')
+  .option('--resume-from <file>', 'send exactly the users in a resume file written by an earlier run')
+  .option('--resume-file <path>', 'where to write the users not sent (default ./ff-detector-resume-<job>.txt)')
+  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
+  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+  .action(async (flags) => {
+    process.exitCode = await backfillCommand(flags);
   });
 
 common(program.command('status'))

@@ -152,6 +152,17 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** `ff-detector backfill` and POST /admin/backfill (seed sections 1 and 6). */
+    backfill: z
+      .object({
+        reason: z.string().min(1).default('batch_backfill'),
+        requestIdPrefix: z.string().min(1).default('backfill'),
+        lookbackDays: positiveInt.default(365),
+        /** A job over this many distinct users is refused before anything is sent. */
+        maxUsers: positiveInt.default(1_000_000),
+      })
+      .strict()
+      .prefault({}),
     daemon: daemonSchema.prefault({}),
     admin: adminSchema.prefault({}),
     safety: safetySchema.prefault({}),

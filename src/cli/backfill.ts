@@ -1,0 +1,91 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BackfillJob } from '../backfill/job.js';
+import { ProgressBar } from '../backfill/progress-bar.js';
+import { readUserList } from '../backfill/user-list.js';
+import { FileCandidateSource } from '../candidates/file-source.js';
+import { loadConfig, resolveLocation } from '../config/load.js';
+import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, errorMessage } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { Runtime } from '../runtime/runtime.js';
+import { writeLine } from './output.js';
+
+export interface BackfillFlags {
+  userFile?: string;
+  column?: string;
+  rateLimit?: number;
+  lookbackDays?: number;
+  dryRun?: boolean;
+  queueUrl?: string;
+  resumeFrom?: string;
+  resumeFile?: string;
+  config?: string;
+  logLevel?: string;
+}
+
+/**
+ * `ff-detector backfill`: one UserLoadEvent per listed user (seed section 1). On an unrecoverable
+ * send failure or SIGINT/SIGTERM, the users SQS did not accept go to a resume file, whose path is
+ * printed; `--resume-from <file>` sends exactly those.
+ */
+export async function backfillCommand(flags: BackfillFlags): Promise<number> {
+  const input = flags.resumeFrom ?? flags.userFile;
+  if (!input) {
+    process.stderr.write('ff-detector backfill: --user-file is required (or --resume-from)\n');
+    return EXIT_USAGE;
+  }
+  const logger = createLogger(flags.logLevel);
+  const config = loadConfig({
+    configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG,
+    overrides: {
+      ...(flags.rateLimit === undefined ? {} : { enqueue: { rateLimit: flags.rateLimit } }),
+      ...(flags.queueUrl === undefined ? {} : { sqs: { queueUrl: flags.queueUrl } }),
+      ...(flags.lookbackDays === undefined ? {} : { backfill: { lookbackDays: flags.lookbackDays } }),
+    },
+  });
+  const runtime = new Runtime(config, logger);
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const dryRun = flags.dryRun ?? false;
+    const location = resolveLocation(input, process.cwd());
+    const source = new FileCandidateSource({ location, column: flags.resumeFrom ? null : flags.column, batchSize: 10_000 }, { objectStore: runtime.objectStore });
+    const list = await readUserList(source, runtime.idPattern, config.backfill.maxUsers);
+    if (list.invalid > 0) logger.warn({ invalid: list.invalid, examples: list.invalidExamples }, `${list.invalid} invalid lines in ${location} will not be sent`);
+    const sink = await runtime.openSink(dryRun);
+    const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
+    const { backfill, sqs } = config;
+    const job = new BackfillJob(list.ids, sink, runtime.createLimiter(dryRun, sink), logger, {
+      message: { reason: backfill.reason, requestIdPrefix: backfill.requestIdPrefix, lookbackDays: backfill.lookbackDays, priority: config.enqueue.priority },
+      retry: { entryRetries: sqs.entryRetries, baseMs: sqs.retryBaseMs, maxMs: sqs.retryMaxMs },
+      concurrency: sqs.concurrency,
+      progressEvery: bar ? Number.POSITIVE_INFINITY : 1000,
+      signal: abort.signal,
+      onProgress: (progress) => bar?.update(progress),
+    });
+    logger.info({ jobId: job.jobId, users: list.ids.length, duplicates: list.duplicates, invalid: list.invalid, sink: sink.description, rateLimit: dryRun ? null : config.enqueue.rateLimit }, 'backfill started');
+    const result = await job.run();
+    if (bar) {
+      bar.update(result, true);
+      bar.done();
+    }
+    let resumeFile: string | null = null;
+    if (result.remaining.length > 0 && !dryRun) {
+      resumeFile = path.resolve(flags.resumeFile ?? `ff-detector-resume-${job.jobId}.txt`);
+      await writeFile(resumeFile, `${result.remaining.join('\n')}\n`);
+      logger.warn({ resumeFile, remaining: result.remaining.length }, `${result.remaining.length} users not sent; resume with: ff-detector backfill --resume-from ${resumeFile}`);
+    }
+    const { remaining, ...summary } = result;
+    await writeLine(process.stdout, JSON.stringify({ ...summary, dryRun, remaining: remaining.length, invalid: list.invalid, duplicates: list.duplicates, invalidExamples: list.invalidExamples, resumeFile }));
+    return result.status === 'ok' ? EXIT_OK : EXIT_RUN_FAILED;
+  } catch (error) {
+    logger.error(`backfill failed: ${errorMessage(error)}`);
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await runtime.close();
+  }
+}

@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import { EXIT_OK, EXIT_RUN_FAILED, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
+import { BackfillManager } from '../backfill/manager.js';
 import { AdminServer } from '../daemon/admin-server.js';
 import { adminRoutes } from '../daemon/admin-routes.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -25,7 +26,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
   const runtime = new Runtime(config, logger);
   const daemon = new Daemon(runtime, pollingStrategy);
-  const admin = new AdminServer(adminRoutes(daemon, runtime), config.admin, logger.child({ module: 'admin' }));
+  const backfills = new BackfillManager(runtime);
+  const admin = new AdminServer(adminRoutes(daemon, runtime, backfills), config.admin, logger.child({ module: 'admin' }));
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (signal: string): Promise<void> => {
@@ -39,7 +41,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       process.exit(EXIT_RUN_FAILED);
     }, config.daemon.shutdownTimeoutMs);
     watchdog.unref();
-    shuttingDown = stopAll(daemon, admin, runtime, logger).finally(() => clearTimeout(watchdog));
+    shuttingDown = stopAll(daemon, backfills, admin, runtime, logger).finally(() => clearTimeout(watchdog));
     return shuttingDown;
   };
   const stopped = new Promise<string>((resolve) => {
@@ -53,7 +55,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     logger.info(address, `admin API listening on http://${address.host}:${address.port}`);
   } catch (error) {
     logger.error({ err: error }, `daemon failed to start: ${errorMessage(error)}`);
-    await stopAll(daemon, admin, runtime, logger);
+    await stopAll(daemon, backfills, admin, runtime, logger);
     return EXIT_RUN_FAILED;
   }
   const signal = await stopped;
@@ -64,9 +66,10 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   return EXIT_OK;
 }
 
-async function stopAll(daemon: Daemon, admin: AdminServer, runtime: Runtime, logger: Logger): Promise<void> {
+async function stopAll(daemon: Daemon, backfills: BackfillManager, admin: AdminServer, runtime: Runtime, logger: Logger): Promise<void> {
   for (const [what, step] of [
     ['stop the daemon', () => daemon.stop()],
+    ['stop the backfill job', () => backfills.stop()],
     ['close the admin API', () => admin.close()],
     ['close the clients', () => runtime.close()],
   ] as const) {

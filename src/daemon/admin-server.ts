@@ -16,6 +16,8 @@ export interface Route {
   path: string;
   /** Needs the bearer token (mutating endpoints). */
   mutating: boolean;
+  /** Overrides the server's body limit for this route. */
+  bodyLimitBytes?: number;
   handle(body: unknown): Promise<AdminResponse> | AdminResponse;
 }
 
@@ -66,7 +68,7 @@ export class AdminServer {
         const refusal = this.authorize(req);
         if (refusal) return send(res, refusal);
       }
-      const body = route.method === 'POST' ? await readJson(req, this.options.bodyLimitBytes) : undefined;
+      const body = route.method === 'POST' ? await readJson(req, route.bodyLimitBytes ?? this.options.bodyLimitBytes) : undefined;
       send(res, await route.handle(body));
     } catch (error) {
       if (error instanceof HttpError) return send(res, { status: error.status, body: { error: error.message } });

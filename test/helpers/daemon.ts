@@ -44,8 +44,12 @@ export class DaemonProcess {
     return (await fetch(`${this.admin}/status`)).json() as never;
   }
 
-  post(route: string): Promise<Response> {
-    return fetch(`${this.admin}${route}`, { method: 'POST' });
+  post(route: string, body?: unknown): Promise<Response> {
+    return fetch(`${this.admin}${route}`, { method: 'POST', ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  }
+
+  async get<T>(route: string): Promise<T> {
+    return (await fetch(`${this.admin}${route}`)).json() as Promise<T>;
   }
 
   kill(signal: NodeJS.Signals): void {

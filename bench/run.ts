@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { Valkey } from 'iovalkey';
 import { runCli } from './cli-peak-rss.js';
+import { benchBackfillThroughput, benchLimiterAccuracy } from './backfill.js';
 import { benchDir, seedKnown, writeCandidates, writeRules } from './fixtures.js';
 import { benchHttpChecker } from './http-checker.js';
 import { runNaive } from './naive.js';
@@ -13,12 +14,15 @@ import { runValkeyBenchmark } from './valkey-benchmark.js';
  * 1. detection throughput on 1M file candidates beside the naive loop and valkey-benchmark;
  * 2. the same 1M users from Snowflake (local server) beside the file source, both through the CLI;
  * 3. the http flag checker's checks/s at its default concurrency;
- * 4. peak RSS of the CLI at 10M file candidates.
+ * 4. peak RSS of the CLI at 10M file candidates;
+ * 5. the backfill sender against the local SQS server beside a plain SendMessageBatch loop, and
+ *    the rate limiter's accuracy at 10 msgs/s over 60 s.
  * A table on stderr; one JSON line on stdout, last.
  */
 const valkeyUrl = process.env.FFD_TEST_VALKEY_URL;
 const snowflakeUrl = process.env.FFD_TEST_SNOWFLAKE_URL;
-if (!valkeyUrl || !snowflakeUrl) throw new Error('run `npm run bench`, which starts Valkey and the Snowflake server');
+const awsEndpoint = process.env.FFD_TEST_AWS_ENDPOINT;
+if (!valkeyUrl || !snowflakeUrl || !awsEndpoint) throw new Error('run `npm run bench`, which starts the services');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const dir = benchDir();
@@ -65,6 +69,12 @@ await seedKnown(valkey, `${knownSetKey}:10m`, TEN_MILLION);
 const tenMillion = runCli({ dir, valkeyUrl, knownSetKey: `${knownSetKey}:10m`, rulesFile: rules10m, args: ['--candidates', candidates10m] });
 if (tenMillion.summary.candidates !== TEN_MILLION) throw new Error('the 10M run did not read every candidate');
 
+// 5. The backfill sender and the rate limiter.
+const SENDER_CONCURRENCY = 4;
+const throughput = await benchBackfillThroughput(awsEndpoint, 20_000, SENDER_CONCURRENCY);
+log('rate limiter: 60 s at 10 msgs/s …');
+const accuracy = await benchLimiterAccuracy(awsEndpoint, 10, 60);
+
 await valkey.del(knownSetKey, `${knownSetKey}:10m`);
 await valkey.quit();
 rmSync(dir, { recursive: true, force: true });
@@ -88,6 +98,13 @@ const result = {
   http_batch_checks_per_s: round(http.batchChecksPerS),
   ratio_http_vs_file: round(http.perUserChecksPerS / fileCli.perSecond, 4),
   cli_seconds_10m: round(tenMillion.summary.durationMs / 1000, 2),
+  backfill_concurrency: SENDER_CONCURRENCY,
+  backfill_sender_per_s: round(throughput.senderPerS),
+  plain_send_batch_loop_per_s: round(throughput.plainPerS),
+  ratio_backfill_vs_plain: round(throughput.senderPerS / throughput.plainPerS, 3),
+  limiter_achieved_per_s: round(accuracy.achievedPerS, 3),
+  limiter_error_percent: round(accuracy.errorPercent, 2),
+  limiter_max_in_any_1s_window: accuracy.maxInAnyWindow,
 };
 const row = (name: string, value: number | string, target = ''): void => log(`${name.padEnd(44)} ${String(value).padEnd(12)} ${target}`);
 log('');
@@ -104,4 +121,9 @@ row('Snowflake / file', result.ratio_snowflake_vs_file);
 row('peak RSS, CLI, 1M file / Snowflake (MB)', `${result.cli_file_peak_rss_mb_1m} / ${result.cli_snowflake_peak_rss_mb_1m}`);
 row(`http checker, per user, concurrency ${http.concurrency} (/s)`, result.http_checks_per_s);
 row('http checker, batch endpoint (/s)', result.http_batch_checks_per_s);
+row(`backfill sender, concurrency ${SENDER_CONCURRENCY} (msgs/s)`, result.backfill_sender_per_s);
+row('plain SendMessageBatch loop (msgs/s)', result.plain_send_batch_loop_per_s);
+row('backfill / plain loop', result.ratio_backfill_vs_plain, '≥ 0.9');
+row('rate limiter at 10/s over 60 s (msgs/s)', result.limiter_achieved_per_s, `±1 % (${result.limiter_error_percent} %)`);
+row('fullest 1-second window (msgs)', result.limiter_max_in_any_1s_window, '≤ 10');
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -11,8 +11,9 @@ export class RateLimiter {
   private readonly windowCap: number;
   private tokens: number;
   private refilledAt: number;
-  /** Recent sends as (time, count), oldest first, for the sliding window. */
-  private readonly recent: Array<{ at: number; count: number }> = [];
+  /** Recent sends as (time, count), oldest first from `head`, for the sliding window. */
+  private recent: Array<{ at: number; count: number }> = [];
+  private head = 0;
   private inWindow = 0;
   private turn: Promise<unknown> = Promise.resolve();
 
@@ -66,8 +67,13 @@ export class RateLimiter {
 
   /** A send at time `at` counts in every window (t − 1 s, t] with t < at + 1 s. */
   private expire(now: number): void {
-    while (this.recent.length > 0 && (this.recent[0] as { at: number }).at <= now - SECOND) {
-      this.inWindow -= (this.recent.shift() as { count: number }).count;
+    while (this.head < this.recent.length && (this.recent[this.head] as { at: number }).at <= now - SECOND) {
+      this.inWindow -= (this.recent[this.head] as { count: number }).count;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.recent.length) {
+      this.recent = this.recent.slice(this.head); // drop expired entries in bulk, not one shift at a time
+      this.head = 0;
     }
   }
 
@@ -78,7 +84,8 @@ export class RateLimiter {
   private windowWait(now: number, count: number): number {
     let excess = this.inWindow + count - this.windowCap;
     if (excess <= 0) return 0;
-    for (const send of this.recent) {
+    for (let i = this.head; i < this.recent.length; i++) {
+      const send = this.recent[i] as { at: number; count: number };
       excess -= send.count;
       if (excess <= 0) return send.at + SECOND - now;
     }

@@ -3,7 +3,7 @@ import { EXIT_OK } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { Runtime } from '../runtime/runtime.js';
 import { overridesFrom } from './options.js';
-import { writeLine } from './output.js';
+import { formatTable, writeLine } from './output.js';
 
 export interface CheckFlags {
   config?: string;
@@ -40,7 +40,7 @@ export async function checkCommand(userIds: string[], flags: CheckFlags): Promis
     if (flags.json) {
       for (const report of reports) await writeLine(process.stdout, JSON.stringify(report));
     } else {
-      await writeLine(process.stdout, formatTable(reports));
+      await writeLine(process.stdout, formatReports(reports));
     }
     return EXIT_OK;
   } finally {
@@ -48,11 +48,8 @@ export async function checkCommand(userIds: string[], flags: CheckFlags): Promis
   }
 }
 
-function formatTable(reports: UserReport[]): string {
-  const header = ['USER', 'FLAG', 'KNOWN', 'LOADED'];
-  const rows = [header, ...reports.map((r) => [r.userId, r.flag, yesNo(r.known), yesNo(r.loaded)])];
-  const widths = header.map((_, column) => Math.max(...rows.map((row) => (row[column] as string).length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()).join('\n');
+function formatReports(reports: UserReport[]): string {
+  return formatTable(['USER', 'FLAG', 'KNOWN', 'LOADED'], reports.map((r) => [r.userId, r.flag, yesNo(r.known), yesNo(r.loaded)]));
 }
 
 function yesNo(value: boolean | null): string {

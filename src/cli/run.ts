@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/load.js';
-import { EXIT_OK, EXIT_RUN_FAILED, errorMessage } from '../errors.js';
+import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { BackfillManager } from '../backfill/manager.js';
 import { AdminServer } from '../daemon/admin-server.js';
@@ -56,7 +56,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   } catch (error) {
     logger.error({ err: error }, `daemon failed to start: ${errorMessage(error)}`);
     await stopAll(daemon, backfills, admin, runtime, logger);
-    return EXIT_RUN_FAILED;
+    return error instanceof FfError ? error.exitCode : EXIT_RUN_FAILED;
   }
   const signal = await stopped;
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -4,7 +4,7 @@ import { createLogger } from '../logger.js';
 import type { RunSummary } from '../pipeline/summary.js';
 import { Runtime } from '../runtime/runtime.js';
 import { overridesFrom } from './options.js';
-import { writeLine } from './output.js';
+import { formatTable, writeLine } from './output.js';
 
 export interface StatusFlags {
   config?: string;
@@ -47,6 +47,5 @@ function formatRuns(runs: RunSummary[]): string {
     `${(run.durationMs / 1000).toFixed(1)}s`,
     run.error ?? '',
   ]);
-  const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => (row[column] as string).length)));
-  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()).join('\n');
+  return formatTable(header, rows);
 }

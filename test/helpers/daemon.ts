@@ -56,3 +56,17 @@ export class DaemonProcess {
     this.child.kill(signal);
   }
 }
+
+/** Starts daemons for one test file and kills whatever is left after each test. */
+export function daemonsForTests(afterEach: (hook: () => Promise<void>) => void): DaemonProcess[] {
+  const started: DaemonProcess[] = [];
+  afterEach(async () => {
+    for (const daemon of started.splice(0)) {
+      if (daemon.exitCode === null) {
+        daemon.kill('SIGKILL');
+        await daemon.exited;
+      }
+    }
+  });
+  return started;
+}

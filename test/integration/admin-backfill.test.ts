@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonProcess } from '../helpers/daemon.js';
+import { DaemonProcess, daemonsForTests } from '../helpers/daemon.js';
 import { PollingFixture } from '../helpers/polling.js';
 import { awsEnv, createQueue, drainQueue, putObject, uniqueName, userIdsOf, valkeyUrl, waitFor } from '../helpers/services.js';
 
@@ -11,15 +11,7 @@ interface BackfillStatus {
   last: { status: string; sent: number; total: number; remaining?: number; invalid?: number; duplicates?: number } | null;
 }
 
-const daemons: DaemonProcess[] = [];
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) {
-    if (daemon.exitCode === null) {
-      daemon.kill('SIGKILL');
-      await daemon.exited;
-    }
-  }
-});
+const daemons = daemonsForTests(afterEach);
 
 async function start(rateLimit: number, candidates: string[] = [], enabled: string[] = []): Promise<{ daemon: DaemonProcess; queueUrl: string }> {
   const fixture = new PollingFixture();

@@ -1,20 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonProcess } from '../helpers/daemon.js';
+import { DaemonProcess, daemonsForTests } from '../helpers/daemon.js';
 import { PollingFixture } from '../helpers/polling.js';
 import { awsEndpoint, awsEnv, createQueue, drainQueue, userIdsOf, valkeyClient, valkeyUrl, waitFor } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 // `ff-detector run` as real processes against real Valkey and SQS.
 
-const daemons: DaemonProcess[] = [];
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) {
-    if (daemon.exitCode === null) {
-      daemon.kill('SIGKILL');
-      await daemon.exited;
-    }
-  }
-});
+const daemons = daemonsForTests(afterEach);
 
 const users = (n: number) => Array.from({ length: n }, (_, i) => `user-${i}`);
 

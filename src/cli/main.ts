@@ -4,6 +4,7 @@ import { backfillCommand } from './backfill.js';
 import { checkCommand } from './check.js';
 import { detectCommand } from './detect.js';
 import { runCommand } from './run.js';
+import { sampleKafkaCommand } from './sample.js';
 import { statusCommand } from './status.js';
 import { numberOption } from './options.js';
 
@@ -60,6 +61,26 @@ program
   .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (flags) => {
     process.exitCode = await backfillCommand(flags);
+  });
+
+program
+  .command('sample')
+  .description('read raw messages of the flag system, read-only (investigation mode)')
+  .command('kafka')
+  .description('sample the flag topic as NDJSON {topic, partition, offset, timestamp, key, headers, value, valueEncoding}')
+  .option('--brokers <list>', 'host:port,… (default KAFKA_BROKERS or investigate.brokers)')
+  .option('--topic <name>', 'default investigate.topic (feature-flipper-flags)')
+  .option('--count <n>', 'messages at most (default 100)', numberOption)
+  .option('--from-beginning', 'the oldest messages (default)')
+  .option('--latest', 'the newest messages across partitions')
+  .option('--since <duration|timestamp>', 'from 15m / 2h / 7d ago, or an ISO timestamp')
+  .option('--partition <n>', 'one partition only', numberOption)
+  .option('--out <file>', 'write there instead of stdout')
+  .option('--timeout <ms>', 'stop waiting for more messages after this long (default 10000)', numberOption)
+  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
+  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+  .action(async (flags) => {
+    process.exitCode = await sampleKafkaCommand(flags);
   });
 
 common(program.command('status'))

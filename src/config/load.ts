@@ -130,7 +130,11 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
   if (env.ADMIN_PORT) admin.port = Number(env.ADMIN_PORT);
   if (env.ADMIN_TOKEN) admin.token = env.ADMIN_TOKEN;
   if (Object.keys(admin).length > 0) layer.admin = admin;
-  if (env.KAFKA_BROKERS) layer.safety = { consumerLag: { brokers: env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()).filter(Boolean) } };
+  if (env.KAFKA_BROKERS) {
+    const brokers = env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()).filter(Boolean);
+    layer.safety = { consumerLag: { brokers } };
+    layer.investigate = { brokers };
+  }
   return layer;
 }
 

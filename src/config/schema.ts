@@ -163,6 +163,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** `sample` and `investigate`: where the flag system keeps its topic and bucket. */
+    investigate: z
+      .object({
+        /** host:port list (env KAFKA_BROKERS, comma-separated). */
+        brokers: z.array(z.string().min(1)).default([]),
+        topic: z.string().min(1).default('feature-flipper-flags'),
+        bucket: z.string().min(1).nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
     daemon: daemonSchema.prefault({}),
     admin: adminSchema.prefault({}),
     safety: safetySchema.prefault({}),

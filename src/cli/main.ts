@@ -5,6 +5,7 @@ import { checkCommand } from './check.js';
 import { detectCommand } from './detect.js';
 import { runCommand } from './run.js';
 import { sampleKafkaCommand } from './sample.js';
+import { investigateKafkaCommand } from './investigate.js';
 import { statusCommand } from './status.js';
 import { numberOption } from './options.js';
 
@@ -81,6 +82,28 @@ program
   .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (flags) => {
     process.exitCode = await sampleKafkaCommand(flags);
+  });
+
+program
+  .command('investigate')
+  .description('infer the formats of the flag system’s topic and bucket; judge strategies B and C')
+  .command('kafka')
+  .description('report on the flag topic (live, or saved samples with --input) and a verdict for strategy B')
+  .option('--input <samples.ndjson>', 'analyse samples saved by `sample kafka` instead of reading the topic')
+  .option('--brokers <list>', 'host:port,… (default KAFKA_BROKERS or investigate.brokers)')
+  .option('--topic <name>', 'default investigate.topic (feature-flipper-flags)')
+  .option('--count <n>', 'messages at most (default 1000)', numberOption)
+  .option('--from-beginning', 'the oldest messages (default)')
+  .option('--latest', 'the newest messages across partitions')
+  .option('--since <duration|timestamp>', 'from 15m / 2h / 7d ago, or an ISO timestamp')
+  .option('--partition <n>', 'one partition only', numberOption)
+  .option('--timeout <ms>', 'stop waiting for more messages after this long (default 10000)', numberOption)
+  .addOption(new Option('--format <format>', 'md for people, json for machines').choices(['md', 'json']).default('md'))
+  .option('--show-values', 'show user IDs and secret-looking values in examples instead of redacting them')
+  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
+  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+  .action(async (flags) => {
+    process.exitCode = await investigateKafkaCommand(flags);
   });
 
 common(program.command('status'))

@@ -1,0 +1,66 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { loadConfig } from '../config/load.js';
+import { EXIT_OK, EXIT_USAGE, FfError } from '../errors.js';
+import { analyze, type Sample } from '../investigate/analyze.js';
+import { sampleKafka, type SampledRecord } from '../investigate/kafka-sampler.js';
+import { renderMarkdown } from '../investigate/report-markdown.js';
+import { Runtime } from '../runtime/runtime.js';
+import { createLogger } from '../logger.js';
+import { writeLine } from './output.js';
+import { parseSince, type SampleKafkaFlags } from './sample.js';
+
+export interface InvestigateKafkaFlags extends SampleKafkaFlags {
+  input?: string;
+  format?: 'md' | 'json';
+  showValues?: boolean;
+}
+
+/**
+ * `ff-detector investigate kafka`: samples the flag topic (or reads saved samples with --input)
+ * and reports what it holds and whether strategy B can work.
+ */
+export async function investigateKafkaCommand(flags: InvestigateKafkaFlags): Promise<number> {
+  const logger = createLogger(flags.logLevel);
+  const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG });
+  const runtime = new Runtime(config, logger);
+  let records: SampledRecord[];
+  let source: string;
+  if (flags.input) {
+    records = await readSamples(flags.input);
+    source = flags.input;
+  } else {
+    const brokers = flags.brokers ? flags.brokers.split(',') : config.investigate.brokers;
+    if (brokers.length === 0) {
+      process.stderr.write('ff-detector investigate kafka: no brokers: give --brokers, KAFKA_BROKERS or --input\n');
+      return EXIT_USAGE;
+    }
+    const topic = flags.topic ?? config.investigate.topic;
+    const start = flags.since !== undefined ? { from: 'since' as const, timestamp: parseSince(flags.since) } : flags.latest ? { from: 'latest' as const } : { from: 'beginning' as const };
+    records = await sampleKafka({ brokers, topic, count: flags.count ?? 1000, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000 });
+    source = `kafka topic ${topic}`;
+  }
+  const report = analyze(records.map(toSample), { source, flag: config.flag, idPattern: runtime.idPattern, showValues: flags.showValues ?? false });
+  await writeLine(process.stdout, flags.format === 'json' ? JSON.stringify(report) : renderMarkdown(report, 'strategy B (kafka-topic)'));
+  return EXIT_OK;
+}
+
+function toSample(record: SampledRecord): Sample {
+  const value = record.value === null ? Buffer.alloc(0) : Buffer.from(record.value, record.valueEncoding === 'base64' ? 'base64' : 'utf8');
+  return { key: record.key, value };
+}
+
+async function readSamples(file: string): Promise<SampledRecord[]> {
+  const records: SampledRecord[] = [];
+  let line = 0;
+  for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+    line++;
+    if (text.trim() === '') continue;
+    try {
+      records.push(JSON.parse(text) as SampledRecord);
+    } catch {
+      throw new FfError('INPUT_MALFORMED', `${file}:${line}: not a JSON sample record`);
+    }
+  }
+  return records;
+}

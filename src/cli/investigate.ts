@@ -4,7 +4,8 @@ import { loadConfig } from '../config/load.js';
 import { EXIT_OK, EXIT_USAGE, FfError } from '../errors.js';
 import { analyze, type Sample } from '../investigate/analyze.js';
 import { sampleKafka, type SampledRecord } from '../investigate/kafka-sampler.js';
-import { renderMarkdown } from '../investigate/report-markdown.js';
+import { investigateBucket } from '../investigate/bucket.js';
+import { renderBucketMarkdown, renderMarkdown } from '../investigate/report-markdown.js';
 import { Runtime } from '../runtime/runtime.js';
 import { createLogger } from '../logger.js';
 import { writeLine } from './output.js';
@@ -63,4 +64,42 @@ async function readSamples(file: string): Promise<SampledRecord[]> {
     }
   }
   return records;
+}
+
+export interface InvestigateS3Flags {
+  config?: string;
+  bucket?: string;
+  prefix?: string;
+  maxObjects?: number;
+  sampleObjects?: number;
+  format?: 'md' | 'json';
+  showValues?: boolean;
+  logLevel?: string;
+}
+
+/** `ff-detector investigate s3`: what the flag bucket holds and whether strategy C can work. */
+export async function investigateS3Command(flags: InvestigateS3Flags): Promise<number> {
+  const logger = createLogger(flags.logLevel);
+  const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG });
+  const bucket = flags.bucket ?? config.investigate.bucket;
+  if (!bucket) {
+    process.stderr.write('ff-detector investigate s3: give --bucket (or investigate.bucket)\n');
+    return EXIT_USAGE;
+  }
+  const runtime = new Runtime(config, logger);
+  try {
+    const report = await investigateBucket(runtime.objectStore, {
+      bucket,
+      prefix: flags.prefix ?? '',
+      maxObjects: flags.maxObjects ?? 10_000,
+      sampleObjects: flags.sampleObjects ?? 50,
+      flag: config.flag,
+      idPattern: runtime.idPattern,
+      showValues: flags.showValues ?? false,
+    });
+    await writeLine(process.stdout, flags.format === 'json' ? JSON.stringify(report) : renderBucketMarkdown(report));
+    return EXIT_OK;
+  } finally {
+    await runtime.close();
+  }
 }

@@ -5,7 +5,7 @@ import { checkCommand } from './check.js';
 import { detectCommand } from './detect.js';
 import { runCommand } from './run.js';
 import { sampleKafkaCommand } from './sample.js';
-import { investigateKafkaCommand } from './investigate.js';
+import { investigateKafkaCommand, investigateS3Command } from './investigate.js';
 import { statusCommand } from './status.js';
 import { numberOption } from './options.js';
 
@@ -84,9 +84,24 @@ program
     process.exitCode = await sampleKafkaCommand(flags);
   });
 
-program
-  .command('investigate')
-  .description('infer the formats of the flag system’s topic and bucket; judge strategies B and C')
+const investigate = program.command('investigate').description('infer the formats of the flag system’s topic and bucket; judge strategies B and C');
+
+investigate
+  .command('s3')
+  .description('report on the flag bucket: objects, key patterns, content, and a verdict for strategy C')
+  .option('--bucket <name>', 'default investigate.bucket')
+  .option('--prefix <prefix>', 'only keys under it')
+  .option('--max-objects <n>', 'objects listed at most (default 10000)', numberOption)
+  .option('--sample-objects <n>', 'objects read at most, those naming the flag first (default 50)', numberOption)
+  .addOption(new Option('--format <format>', 'md for people, json for machines').choices(['md', 'json']).default('md'))
+  .option('--show-values', 'show user IDs and secret-looking values in examples instead of redacting them')
+  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
+  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+  .action(async (flags) => {
+    process.exitCode = await investigateS3Command(flags);
+  });
+
+investigate
   .command('kafka')
   .description('report on the flag topic (live, or saved samples with --input) and a verdict for strategy B')
   .option('--input <samples.ndjson>', 'analyse samples saved by `sample kafka` instead of reading the topic')

@@ -12,6 +12,14 @@ export interface ObjectStore {
   open(location: S3Location): Promise<AsyncIterable<Buffer>>;
   /** The object's ETag, to notice a change without reading it. */
   etag(location: S3Location): Promise<string>;
+  /** Objects under a prefix, at most `max`, in key order. */
+  list(bucket: string, prefix: string, max: number): Promise<ObjectInfo[]>;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date | null;
 }
 
 export function parseS3Uri(uri: string): S3Location {

@@ -1,7 +1,7 @@
-import { GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { FfError, errorMessage } from '../errors.js';
-import { formatS3Uri, type ObjectStore, type S3Location } from './object-store.js';
+import { formatS3Uri, type ObjectInfo, type ObjectStore, type S3Location } from './object-store.js';
 
 /**
  * S3 through the AWS SDK, which finds region, credentials and endpoint in its own variables
@@ -38,6 +38,21 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       throw toInputError(uri, error);
     }
+  }
+
+  async list(bucket: string, prefix: string, max: number): Promise<ObjectInfo[]> {
+    const objects: ObjectInfo[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: Math.min(1000, max - objects.length) }));
+        for (const item of page.Contents ?? []) objects.push({ key: item.Key ?? '', size: item.Size ?? 0, lastModified: item.LastModified ?? null });
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token && objects.length < max);
+    } catch (error) {
+      throw toInputError(`s3://${bucket}/${prefix}`, error);
+    }
+    return objects;
   }
 
   destroy(): void {

@@ -1,4 +1,5 @@
 import type { Report } from './analyze.js';
+import type { BucketReport } from './bucket.js';
 
 /** The report for people: what is in there, where the flag and its users live, and the verdict. */
 export function renderMarkdown(report: Report, strategy: string): string {
@@ -33,4 +34,21 @@ export function renderMarkdown(report: Report, strategy: string): string {
 
 function list(items: string[]): string {
   return items.length === 0 ? 'none found' : items.map((item) => `\`${item}\``).join(', ');
+}
+
+/** The bucket report: what the bucket holds, then the content report and strategy C's verdict. */
+export function renderBucketMarkdown(report: BucketReport): string {
+  const lines = [
+    `# Bucket s3://${report.bucket}/${report.prefix}`,
+    '',
+    `${report.objects} objects, ${report.totalBytes} bytes, last modified ${report.lastModified.oldest ?? '-'} … ${report.lastModified.newest ?? '-'}; ${report.sampledObjects.length} sampled.`,
+    '',
+    '| key pattern | objects | bytes |',
+    '|---|---|---|',
+    ...report.keyPatterns.map((p) => `| \`${p.pattern}\` | ${p.objects} | ${p.bytes} |`),
+    '',
+    `Objects mentioning \`${report.flag}\`: ${report.flagObjects.length === 0 ? 'none sampled' : report.flagObjects.map((key) => `\`${key}\``).join(', ')}`,
+    '',
+  ];
+  return `${lines.join('\n')}\n${renderMarkdown(report, 'strategy C (s3-bucket)')}`;
 }

@@ -8,7 +8,7 @@ import { loadFlagRules } from '../flags/load-rules.js';
 import { ReloadingRulesChecker } from '../flags/reloading-checker.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { FlagChecker } from '../flags/types.js';
-import type { ObjectStore, S3Location } from '../inputs/object-store.js';
+import type { ObjectInfo, ObjectStore, S3Location } from '../inputs/object-store.js';
 import type { S3ObjectStore } from '../inputs/s3-object-store.js';
 import { DetectorEventBus } from '../observability/events.js';
 import type { LagReader } from '../safety/consumer-lag.js';
@@ -230,6 +230,10 @@ class LazyS3ObjectStore implements ObjectStore {
 
   async etag(location: S3Location): Promise<string> {
     return (await this.get()).etag(location);
+  }
+
+  async list(bucket: string, prefix: string, max: number): Promise<ObjectInfo[]> {
+    return (await this.get()).list(bucket, prefix, max);
   }
 
   private async get(): Promise<S3ObjectStore> {

@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../config/load.js';
 import { EXIT_OK, EXIT_USAGE, FfError } from '../errors.js';
-import { analyze, type Sample } from '../investigate/analyze.js';
+import { analyze, type Report, type Sample } from '../investigate/analyze.js';
+import { matchKnownIds } from '../investigate/known-ids.js';
 import { sampleKafka, type SampledRecord } from '../investigate/kafka-sampler.js';
 import { investigateBucket } from '../investigate/bucket.js';
 import { renderBucketMarkdown, renderMarkdown } from '../investigate/report-markdown.js';
@@ -41,9 +42,21 @@ export async function investigateKafkaCommand(flags: InvestigateKafkaFlags): Pro
     records = await sampleKafka({ brokers, topic, count: flags.count ?? 1000, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000 });
     source = `kafka topic ${topic}`;
   }
-  const report = analyze(records.map(toSample), { source, flag: config.flag, idPattern: runtime.idPattern, showValues: flags.showValues ?? false });
-  await writeLine(process.stdout, flags.format === 'json' ? JSON.stringify(report) : renderMarkdown(report, 'strategy B (kafka-topic)'));
-  return EXIT_OK;
+  const idValues = new Map<string, string[]>();
+  const analysed = analyze(records.map(toSample), { source, flag: config.flag, idPattern: runtime.idPattern, showValues: flags.showValues ?? false, idValues });
+  try {
+    const report = await withKnownIds(analysed, idValues, runtime);
+    await writeLine(process.stdout, flags.format === 'json' ? JSON.stringify(report) : renderMarkdown(report, 'strategy B (kafka-topic)'));
+    return EXIT_OK;
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** With Valkey configured, sampled IDs are matched against the known set and loaded_users. */
+async function withKnownIds<R extends Report>(report: R, idValues: Map<string, string[]>, runtime: Runtime): Promise<R> {
+  if (!runtime.config.state.valkeyUrl || idValues.size === 0) return report;
+  return (await matchKnownIds(report, idValues, await runtime.openStore())) as R;
 }
 
 function toSample(record: SampledRecord): Sample {
@@ -88,7 +101,8 @@ export async function investigateS3Command(flags: InvestigateS3Flags): Promise<n
   }
   const runtime = new Runtime(config, logger);
   try {
-    const report = await investigateBucket(runtime.objectStore, {
+    const idValues = new Map<string, string[]>();
+    const analysed = await investigateBucket(runtime.objectStore, {
       bucket,
       prefix: flags.prefix ?? '',
       maxObjects: flags.maxObjects ?? 10_000,
@@ -96,7 +110,9 @@ export async function investigateS3Command(flags: InvestigateS3Flags): Promise<n
       flag: config.flag,
       idPattern: runtime.idPattern,
       showValues: flags.showValues ?? false,
+      idValues,
     });
+    const report = await withKnownIds(analysed, idValues, runtime);
     await writeLine(process.stdout, flags.format === 'json' ? JSON.stringify(report) : renderBucketMarkdown(report));
     return EXIT_OK;
   } finally {

@@ -1,3 +1,4 @@
+import { createSchema, extendSchema, type Schema } from 'genson-js';
 import { classify, type Encoding } from './encodings.js';
 import { FieldStats, type FieldSummary } from './field-stats.js';
 
@@ -14,6 +15,14 @@ export interface MappingConfig {
   usersPath: string | null;
   percentagePath: string | null;
   enabledPath: string | null;
+}
+
+export interface KnownIdMatch {
+  path: string;
+  sampled: number;
+  /** Of the sampled IDs, how many the known set or `loaded_users` already holds. */
+  known: number;
+  loaded: number;
 }
 
 export interface Report {
@@ -35,20 +44,32 @@ export interface Report {
   timestampPaths: string[];
   verdict: { result: Feasibility; evidence: string[] };
   mapping: MappingConfig | null;
+  /** Filled by the CLI when a state store is configured: IDs recognised as real users. */
+  knownIdMatches?: KnownIdMatch[];
+  /** JSON Schema inferred (genson-js) from the documents about the flag, else from all of them. */
+  schema: Schema | null;
 }
+
+/** Documents that feed the inferred schema at most: enough for its shape, bounded in time. */
+const MAX_SCHEMA_DOCUMENTS = 1000;
 
 /**
  * Infers what the flag system's messages or objects hold and whether they let strategy B/C
  * enumerate newly enabled users: encodings, field statistics, where the target flag and per-user
  * lists live, and a verdict with its evidence.
  */
-export function analyze(samples: Iterable<Sample>, options: { source: string; flag: string; idPattern: RegExp; showValues?: boolean }): Report {
+export function analyze(
+  samples: Iterable<Sample>,
+  options: { source: string; flag: string; idPattern: RegExp; showValues?: boolean; idValues?: Map<string, string[]> },
+): Report {
   const all = new FieldStats(options.idPattern, options.showValues);
   const aboutFlag = new FieldStats(options.idPattern, options.showValues);
   const encodings: Partial<Record<Encoding, number>> = {};
   const schemaIds = new Set<number>();
   const keys = new Set<string>();
   const flagPaths = new Set<string>();
+  const schemas = { flag: undefined as Schema | undefined, all: undefined as Schema | undefined, flagDocs: 0, allDocs: 0 };
+  const infer = (current: Schema | undefined, document: unknown): Schema => (current ? extendSchema(current, document) : createSchema(document));
   let count = 0;
   for (const sample of samples) {
     count++;
@@ -60,15 +81,19 @@ export function analyze(samples: Iterable<Sample>, options: { source: string; fl
     if (inner.schemaId !== undefined) schemaIds.add(inner.schemaId);
     for (const document of classified.documents) {
       all.add(document);
+      if (schemas.allDocs++ < MAX_SCHEMA_DOCUMENTS) schemas.all = infer(schemas.all, document);
       const found = findFlag(document, options.flag, '$');
       for (const path of found) flagPaths.add(path);
       // A flag that names a key (one big map of flags) is described by that key's subtree alone,
       // not by the other flags beside it.
       const keyed = found.find((path) => path.endsWith(`.${options.flag}`) || path.endsWith(`['${options.flag}']`));
-      if (keyed) aboutFlag.add(subtree(document, keyed), keyed);
-      else if (found.length > 0) aboutFlag.add(document);
+      const about = keyed ? subtree(document, keyed) : found.length > 0 ? document : undefined;
+      if (about === undefined) continue;
+      aboutFlag.add(about, keyed ?? '$');
+      if (schemas.flagDocs++ < MAX_SCHEMA_DOCUMENTS) schemas.flag = infer(schemas.flag, about);
     }
   }
+  for (const [path, values] of aboutFlag.idValues) options.idValues?.set(path, values);
   const flagFields = aboutFlag.summaries();
   const flagDocs = aboutFlag.documents;
   const percentOfFlagDocs = (n: number) => Math.round((1000 * n) / Math.max(1, flagDocs)) / 10;
@@ -84,6 +109,7 @@ export function analyze(samples: Iterable<Sample>, options: { source: string; fl
   const booleanPaths = flagFields.filter((f) => (f.types.boolean ?? 0) > 0 && /enabled|active|on$|state|boolean/i.test(leaf(f))).map((f) => f.path);
   const timestampPaths = all.summaries().filter((f) => /time|date|_at$|At$|updated|created/i.test(leaf(f))).map((f) => f.path);
   const report: Omit<Report, 'verdict' | 'mapping'> = {
+    schema: schemas.flag ?? schemas.all ?? null,
     source: options.source,
     flag: options.flag,
     samples: count,

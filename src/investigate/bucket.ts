@@ -28,13 +28,13 @@ const MAX_OBJECT_BYTES = 16 * 1024 * 1024;
  */
 export async function investigateBucket(
   store: ObjectStore,
-  options: { bucket: string; prefix: string; maxObjects: number; sampleObjects: number; flag: string; idPattern: RegExp; showValues?: boolean },
+  options: { bucket: string; prefix: string; maxObjects: number; sampleObjects: number; flag: string; idPattern: RegExp; showValues?: boolean; idValues?: Map<string, string[]> },
 ): Promise<BucketReport> {
   const objects = await store.list(options.bucket, options.prefix, options.maxObjects);
   const chosen = chooseSamples(objects, options.flag, options.sampleObjects);
   const samples: Array<Sample & { key: string }> = [];
   for (const object of chosen) samples.push({ key: object.key, value: await readCapped(store, options.bucket, object.key) });
-  const report = analyze(samples, { source: `s3://${options.bucket}/${options.prefix}`, flag: options.flag, idPattern: options.idPattern, showValues: options.showValues ?? false });
+  const report = analyze(samples, { source: `s3://${options.bucket}/${options.prefix}`, flag: options.flag, idPattern: options.idPattern, showValues: options.showValues ?? false, idValues: options.idValues });
   const times = objects.map((o) => o.lastModified?.getTime()).filter((t): t is number => t !== undefined);
   return {
     ...report,

@@ -36,6 +36,8 @@ interface Accumulator {
  */
 export class FieldStats {
   private readonly paths = new Map<string, Accumulator>();
+  /** Up to 200 ID-like values per path, to look up in the known set (never reported). */
+  readonly idValues = new Map<string, string[]>();
   documents = 0;
   truncated = false;
 
@@ -86,7 +88,11 @@ export class FieldStats {
     const text = String(value);
     if (acc.distinct.size < MAX_DISTINCT) acc.distinct.add(text);
     const idLike = typeof value === 'string' && this.idPattern.test(value) && /\d/.test(value);
-    if (idLike) acc.idLike++;
+    if (idLike) {
+      acc.idLike++;
+      const values = this.idValues.get(path) ?? [];
+      if (values.length < 200) this.idValues.set(path, [...values, text]);
+    }
     if (acc.examples.length < MAX_EXAMPLES) {
       const shown = this.showValues ? text : redact(text, key, idLike);
       if (!acc.examples.includes(shown)) acc.examples.push(shown.length > 80 ? `${shown.slice(0, 80)}…` : shown);

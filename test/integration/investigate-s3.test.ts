@@ -5,7 +5,8 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { keyPatterns } from '../../src/investigate/bucket.js';
 import { tempDir } from '../helpers/files.js';
-import { awsEnv, putObject, uniqueName } from '../helpers/services.js';
+import { writeFileSync } from 'node:fs';
+import { awsEnv, putObject, uniqueName, valkeyClient, valkeyUrl } from '../helpers/services.js';
 
 // `ff-detector investigate s3` against the local S3 server, with bucket layouts nobody tuned for.
 
@@ -19,10 +20,12 @@ interface BucketJson {
   encodings: Record<string, number>;
   verdict: { result: string; evidence: string[] };
   mapping: Record<string, string | null> | null;
+  schema: { type: string; properties?: Record<string, unknown> } | null;
+  knownIdMatches?: Array<{ path: string; sampled: number; known: number; loaded: number }>;
 }
 
-async function investigate(bucket: string, extra: string[] = []): Promise<BucketJson> {
-  const env = { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...awsEnv() };
+async function investigate(bucket: string, extra: string[] = [], moreEnv: Record<string, string> = {}): Promise<BucketJson> {
+  const env = { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...awsEnv(), ...moreEnv };
   const { stdout } = await promisify(execFile)(BIN, ['investigate', 's3', '--bucket', bucket, '--format', 'json', ...extra], { env, cwd: tempDir() });
   return JSON.parse(stdout) as BucketJson;
 }
@@ -38,6 +41,22 @@ describe('investigate s3 (CLI, local S3 server)', () => {
     expect(report.flagObjects).toEqual([`flags/${FLAG}.json`]);
     expect(report.verdict.result).toBe('feasible');
     expect(report.mapping).toMatchObject({ flagNamePath: '$.key', usersPath: '$.actors[*]', percentagePath: '$.percentage_of_actors' });
+  });
+
+  it('confirms ID fields against the known set and loaded_users, and infers a JSON Schema', async () => {
+    const bucket = uniqueName('ff-known');
+    const prefix = uniqueName('known');
+    await putObject(bucket, `flags/${FLAG}.json`, JSON.stringify({ key: FLAG, actors: ['user-7001', 'user-7002', 'user-7003'] }));
+    const valkey = valkeyClient();
+    await valkey.sadd(`${prefix}:known`, 'user-7001');
+    await valkey.set(`${prefix}:loaded:user-7003`, '1', 'EX', 60);
+    await valkey.quit();
+    const config = path.join(tempDir(), 'c.yaml');
+    writeFileSync(config, `state:\n  knownSetKey: ${prefix}:known\n  loadedKeyPrefix: "${prefix}:loaded:"\n`);
+    const report = await investigate(bucket, ['--config', config], { VALKEY_URL: valkeyUrl() });
+    expect(report.knownIdMatches).toEqual([{ path: '$.actors[*]', sampled: 3, known: 1, loaded: 1 }]);
+    expect(report.verdict.evidence).toContain('1 known and 1 loaded users among 3 sampled IDs at $.actors[*]');
+    expect(report.schema).toMatchObject({ type: 'object', properties: { key: { type: 'string' }, actors: { type: 'array', items: { type: 'string' } } } });
   });
 
   it('one big JSON map, gzipped: the flag’s own subtree', async () => {

@@ -3,6 +3,7 @@ import { Valkey } from 'iovalkey';
 import { runCli } from './cli-peak-rss.js';
 import { benchBackfillThroughput, benchLimiterAccuracy } from './backfill.js';
 import { benchDir, seedKnown, writeCandidates, writeRules } from './fixtures.js';
+import { benchInvestigate } from './investigate.js';
 import { benchHttpChecker } from './http-checker.js';
 import { runNaive } from './naive.js';
 import { runPipelineOnce } from './pipeline.js';
@@ -16,13 +17,15 @@ import { runValkeyBenchmark } from './valkey-benchmark.js';
  * 3. the http flag checker's checks/s at its default concurrency;
  * 4. peak RSS of the CLI at 10M file candidates;
  * 5. the backfill sender against the local SQS server beside a plain SendMessageBatch loop, and
- *    the rate limiter's accuracy at 10 msgs/s over 60 s.
+ *    the rate limiter's accuracy at 10 msgs/s over 60 s;
+ * 6. sample and investigate over 10,000 flag-topic messages.
  * A table on stderr; one JSON line on stdout, last.
  */
 const valkeyUrl = process.env.FFD_TEST_VALKEY_URL;
 const snowflakeUrl = process.env.FFD_TEST_SNOWFLAKE_URL;
 const awsEndpoint = process.env.FFD_TEST_AWS_ENDPOINT;
-if (!valkeyUrl || !snowflakeUrl || !awsEndpoint) throw new Error('run `npm run bench`, which starts the services');
+const kafkaBrokers = process.env.FFD_TEST_KAFKA_BROKERS;
+if (!valkeyUrl || !snowflakeUrl || !awsEndpoint || !kafkaBrokers) throw new Error('run `npm run bench`, which starts the services');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const dir = benchDir();
@@ -75,6 +78,9 @@ const throughput = await benchBackfillThroughput(awsEndpoint, 20_000, SENDER_CON
 log('rate limiter: 60 s at 10 msgs/s …');
 const accuracy = await benchLimiterAccuracy(awsEndpoint, 10, 60);
 
+// 6. Investigation mode.
+const investigation = await benchInvestigate(kafkaBrokers.split(','), 10_000);
+
 await valkey.del(knownSetKey, `${knownSetKey}:10m`);
 await valkey.quit();
 rmSync(dir, { recursive: true, force: true });
@@ -105,6 +111,8 @@ const result = {
   limiter_achieved_per_s: round(accuracy.achievedPerS, 3),
   limiter_error_percent: round(accuracy.errorPercent, 2),
   limiter_max_in_any_1s_window: accuracy.maxInAnyWindow,
+  sample_kafka_per_s: round(investigation.samplePerS),
+  investigate_per_s: round(investigation.analyzePerS),
 };
 const row = (name: string, value: number | string, target = ''): void => log(`${name.padEnd(44)} ${String(value).padEnd(12)} ${target}`);
 log('');
@@ -126,4 +134,6 @@ row('plain SendMessageBatch loop (msgs/s)', result.plain_send_batch_loop_per_s);
 row('backfill / plain loop', result.ratio_backfill_vs_plain, '≥ 0.9');
 row('rate limiter at 10/s over 60 s (msgs/s)', result.limiter_achieved_per_s, `±1 % (${result.limiter_error_percent} %)`);
 row('fullest 1-second window (msgs)', result.limiter_max_in_any_1s_window, '≤ 10');
+row('sample kafka, 10,000 messages (msgs/s)', result.sample_kafka_per_s);
+row(`investigate, 10,000 messages (msgs/s, verdict ${investigation.verdict})`, result.investigate_per_s);
 process.stdout.write(`${JSON.stringify(result)}\n`);

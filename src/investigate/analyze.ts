@@ -41,6 +41,8 @@ export interface Report {
   userListPaths: Array<{ path: string; percentOfFlagDocuments: number }>;
   percentagePaths: string[];
   booleanPaths: string[];
+  /** Rule, segment or targeting structures: users they enable cannot be listed from here. */
+  rulePaths: string[];
   timestampPaths: string[];
   verdict: { result: Feasibility; evidence: string[] };
   mapping: MappingConfig | null;
@@ -107,6 +109,9 @@ export function analyze(
   const leaf = (field: FieldSummary) => field.path.split(/[.[]/).pop() ?? '';
   const percentagePaths = flagFields.filter((f) => (f.types.number ?? 0) > 0 && /percent|rollout|pct/i.test(leaf(f))).map((f) => f.path);
   const booleanPaths = flagFields.filter((f) => (f.types.boolean ?? 0) > 0 && /enabled|active|on$|state|boolean/i.test(leaf(f))).map((f) => f.path);
+  const rulePaths = flagFields
+    .filter((f) => ((f.types.object ?? 0) > 0 || (f.types.array ?? 0) > 0) && /rule|segment|condition|clause|constraint|targeting|strateg/i.test(leaf(f)))
+    .map((f) => f.path);
   const timestampPaths = all.summaries().filter((f) => /time|date|_at$|At$|updated|created/i.test(leaf(f))).map((f) => f.path);
   const report: Omit<Report, 'verdict' | 'mapping'> = {
     schema: schemas.flag ?? schemas.all ?? null,
@@ -123,6 +128,7 @@ export function analyze(
     userListPaths,
     percentagePaths,
     booleanPaths,
+    rulePaths,
     timestampPaths,
   };
   return { ...report, ...judge(report) };
@@ -148,6 +154,7 @@ function judge(report: Omit<Report, 'verdict' | 'mapping'>): Pick<Report, 'verdi
     percentagePath: report.percentagePaths[0] ?? null,
     enabledPath: report.booleanPaths[0] ?? null,
   };
+  if (report.rulePaths.length > 0) evidence.push(`rule or segment structures at ${report.rulePaths.join(', ')}: users they enable can only be found by polling`);
   if (best && best.percentOfFlagDocuments >= 50) {
     const kind = best.path.endsWith('[*]') ? 'per-user lists' : 'one user per document (per-user events)';
     evidence.push(`${kind} present at ${best.path} in ${best.percentOfFlagDocuments}% of the documents for the target flag`);

@@ -23,6 +23,7 @@ export function renderMarkdown(report: Report, strategy: string): string {
   lines.push(`- per-user lists: ${list(report.userListPaths.map((p) => `${p.path} (${p.percentOfFlagDocuments}%)`))}`);
   lines.push(`- percentages: ${list(report.percentagePaths)}`);
   lines.push(`- on/off switches: ${list(report.booleanPaths)}`);
+  lines.push(`- rules and segments: ${list(report.rulePaths)}`);
   lines.push(`- timestamps: ${list(report.timestampPaths)}`, '');
   lines.push('## Fields', '', '| path | present % | null % | types | distinct | examples |', '|---|---|---|---|---|---|');
   for (const field of report.fields) {

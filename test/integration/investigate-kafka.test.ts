@@ -10,7 +10,7 @@ import { uniqueName } from '../helpers/services.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/ff-detector');
 const FLAG = 'consumer_graph_ingestion';
-const topics = { snapshots: uniqueName('ff-snapshots'), rollouts: uniqueName('ff-rollouts'), avro: uniqueName('ff-avro') };
+const topics = { snapshots: uniqueName('ff-snapshots'), events: uniqueName('ff-events'), rollouts: uniqueName('ff-rollouts'), avro: uniqueName('ff-avro') };
 
 function brokers(): string {
   const list = process.env.FFD_TEST_KAFKA_BROKERS;
@@ -40,6 +40,10 @@ beforeAll(async () => {
       { key: null, value: '' },
     ],
   });
+  await producer.send({
+    topic: topics.events,
+    messages: Array.from({ length: 20 }, (_, i) => ({ key: `user-${500 + i}`, value: JSON.stringify({ flag: FLAG, user_id: `user-${500 + i}`, action: i % 4 ? 'enable' : 'disable', at: Date.now() }) })),
+  });
   await producer.send({ topic: topics.rollouts, messages: Array.from({ length: 8 }, (_, i) => ({ key: FLAG, value: JSON.stringify({ feature: FLAG, rollout_percent: 5 * i, enabled: true }) })) });
   await producer.send({ topic: topics.avro, messages: Array.from({ length: 4 }, () => ({ key: FLAG, value: Buffer.from([0, 0, 0, 0, 9, 2, 4, 6]) })) });
   await producer.disconnect();
@@ -59,6 +63,12 @@ describe('investigate kafka (CLI, real broker)', () => {
     expect(report.encodings).toMatchObject({ json: 13, text: 1, empty: 1 });
     expect(report.verdict.result).toBe('feasible');
     expect(report.mapping).toMatchObject({ flagNamePath: '$.name', usersPath: '$.gates.actors[*]', enabledPath: '$.enabled' });
+  });
+
+  it('judges per-user delta events feasible through their user field', async () => {
+    const report = await investigate(topics.events);
+    expect(report.verdict.result).toBe('feasible');
+    expect(report.mapping).toMatchObject({ flagNamePath: '$.flag', usersPath: '$.user_id' });
   });
 
   it('judges percentage-only rollouts unclear and Confluent-framed Avro unclear', async () => {

@@ -62,6 +62,12 @@ describe('analyze: message families', () => {
     expect(report.verdict.evidence.join(' ')).toContain('one user per document (per-user events)');
   });
 
+  it('names rule and segment structures', () => {
+    const report = run([json({ flag: FLAG, rules: [{ clauses: [{ attribute: 'country', op: 'in', values: ['US'] }] }], segments: ['beta'] })]);
+    expect(report.rulePaths).toEqual(['$.rules', '$.rules[*].clauses', '$.segments']);
+    expect(report.verdict.evidence.join(' ')).toContain('users they enable can only be found by polling');
+  });
+
   it('percentage-only rollout changes: unclear, good for triggering polling only', () => {
     const report = run(Array.from({ length: 10 }, (_, i) => json({ feature: FLAG, rollout_percent: i * 10, enabled: true })));
     expect(report.verdict.result).toBe('unclear');

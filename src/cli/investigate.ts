@@ -10,7 +10,7 @@ import { renderBucketMarkdown, renderMarkdown } from '../investigate/report-mark
 import { Runtime } from '../runtime/runtime.js';
 import { createLogger } from '../logger.js';
 import { writeLine } from './output.js';
-import { parseSince, type SampleKafkaFlags } from './sample.js';
+import { startFrom, type SampleKafkaFlags } from './sample.js';
 
 export interface InvestigateKafkaFlags extends SampleKafkaFlags {
   input?: string;
@@ -33,12 +33,12 @@ export async function investigateKafkaCommand(flags: InvestigateKafkaFlags): Pro
     source = flags.input;
   } else {
     const brokers = flags.brokers ? flags.brokers.split(',') : config.investigate.brokers;
-    if (brokers.length === 0) {
-      process.stderr.write('ff-detector investigate kafka: no brokers: give --brokers, KAFKA_BROKERS or --input\n');
+    const start = startFrom(flags);
+    if (brokers.length === 0 || !start) {
+      process.stderr.write(`ff-detector investigate kafka: ${brokers.length === 0 ? 'no brokers: give --brokers, KAFKA_BROKERS or --input' : 'choose one of --from-beginning, --latest, --since'}\n`);
       return EXIT_USAGE;
     }
     const topic = flags.topic ?? config.investigate.topic;
-    const start = flags.since !== undefined ? { from: 'since' as const, timestamp: parseSince(flags.since) } : flags.latest ? { from: 'latest' as const } : { from: 'beginning' as const };
     records = await sampleKafka({ brokers, topic, count: flags.count ?? 1000, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000 });
     source = `kafka topic ${topic}`;
   }

@@ -14,12 +14,26 @@ const program = new Command('ff-detector')
   .showHelpAfterError()
   .exitOverride();
 
-const common = (command: Command): Command =>
+/** --config and --log-level, which every command takes. */
+const basics = (command: Command): Command =>
   command
     .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
-    .option('--flags <path|s3://…>', 'flag rules file')
-    .option('--state-file <path>', 'file-backed state journal (when VALKEY_URL is unset)')
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
+
+/** Which messages of the flag topic to read (sample kafka, investigate kafka). */
+const topicSelection = (command: Command, defaultCount: number): Command =>
+  command
+    .option('--brokers <list>', 'host:port,… (default KAFKA_BROKERS or investigate.brokers)')
+    .option('--topic <name>', 'default investigate.topic (feature-flipper-flags)')
+    .option('--count <n>', `messages at most (default ${defaultCount})`, numberOption)
+    .option('--from-beginning', 'the oldest messages (default)')
+    .option('--latest', 'the newest messages across partitions')
+    .option('--since <duration|timestamp>', 'from 15m / 2h / 7d ago, or an ISO timestamp')
+    .option('--partition <n>', 'one partition only', numberOption)
+    .option('--timeout <ms>', 'stop waiting for more messages after this long (default 10000)', numberOption);
+
+const common = (command: Command): Command =>
+  basics(command).option('--flags <path|s3://…>', 'flag rules file').option('--state-file <path>', 'file-backed state journal (when VALKEY_URL is unset)');
 
 common(program.command('detect'))
   .description('run one polling detection now; the last stdout line is the run summary JSON')
@@ -47,8 +61,7 @@ common(program.command('run'))
     process.exitCode = await runCommand(flags);
   });
 
-program
-  .command('backfill')
+basics(program.command('backfill'))
   .description('send one user_load_request per listed user (seed section 1); resumable')
   .option('--user-file <path|s3://…>', 'user IDs: one per line, or CSV with --column; gzip detected (required unless --resume-from)')
   .option('--column <name>', 'CSV column holding the user ID')
@@ -58,36 +71,22 @@ program
   .option('--queue-url <url>', 'SQS queue (default SQS_QUEUE_URL)')
   .option('--resume-from <file>', 'send exactly the users in a resume file written by an earlier run')
   .option('--resume-file <path>', 'where to write the users not sent (default ./ff-detector-resume-<job>.txt)')
-  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
-  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (flags) => {
     process.exitCode = await backfillCommand(flags);
   });
 
-program
-  .command('sample')
-  .description('read raw messages of the flag system, read-only (investigation mode)')
-  .command('kafka')
+const sample = program.command('sample').description('read raw messages of the flag system, read-only (investigation mode)');
+
+topicSelection(basics(sample.command('kafka')), 100)
   .description('sample the flag topic as NDJSON {topic, partition, offset, timestamp, key, headers, value, valueEncoding}')
-  .option('--brokers <list>', 'host:port,… (default KAFKA_BROKERS or investigate.brokers)')
-  .option('--topic <name>', 'default investigate.topic (feature-flipper-flags)')
-  .option('--count <n>', 'messages at most (default 100)', numberOption)
-  .option('--from-beginning', 'the oldest messages (default)')
-  .option('--latest', 'the newest messages across partitions')
-  .option('--since <duration|timestamp>', 'from 15m / 2h / 7d ago, or an ISO timestamp')
-  .option('--partition <n>', 'one partition only', numberOption)
   .option('--out <file>', 'write there instead of stdout')
-  .option('--timeout <ms>', 'stop waiting for more messages after this long (default 10000)', numberOption)
-  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
-  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (flags) => {
     process.exitCode = await sampleKafkaCommand(flags);
   });
 
 const investigate = program.command('investigate').description('infer the formats of the flag system’s topic and bucket; judge strategies B and C');
 
-investigate
-  .command('s3')
+basics(investigate.command('s3'))
   .description('report on the flag bucket: objects, key patterns, content, and a verdict for strategy C')
   .option('--bucket <name>', 'default investigate.bucket')
   .option('--prefix <prefix>', 'only keys under it')
@@ -95,28 +94,15 @@ investigate
   .option('--sample-objects <n>', 'objects read at most, those naming the flag first (default 50)', numberOption)
   .addOption(new Option('--format <format>', 'md for people, json for machines').choices(['md', 'json']).default('md'))
   .option('--show-values', 'show user IDs and secret-looking values in examples instead of redacting them')
-  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
-  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (flags) => {
     process.exitCode = await investigateS3Command(flags);
   });
 
-investigate
-  .command('kafka')
+topicSelection(basics(investigate.command('kafka')), 1000)
   .description('report on the flag topic (live, or saved samples with --input) and a verdict for strategy B')
   .option('--input <samples.ndjson>', 'analyse samples saved by `sample kafka` instead of reading the topic')
-  .option('--brokers <list>', 'host:port,… (default KAFKA_BROKERS or investigate.brokers)')
-  .option('--topic <name>', 'default investigate.topic (feature-flipper-flags)')
-  .option('--count <n>', 'messages at most (default 1000)', numberOption)
-  .option('--from-beginning', 'the oldest messages (default)')
-  .option('--latest', 'the newest messages across partitions')
-  .option('--since <duration|timestamp>', 'from 15m / 2h / 7d ago, or an ISO timestamp')
-  .option('--partition <n>', 'one partition only', numberOption)
-  .option('--timeout <ms>', 'stop waiting for more messages after this long (default 10000)', numberOption)
   .addOption(new Option('--format <format>', 'md for people, json for machines').choices(['md', 'json']).default('md'))
   .option('--show-values', 'show user IDs and secret-looking values in examples instead of redacting them')
-  .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
-  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (flags) => {
     process.exitCode = await investigateKafkaCommand(flags);
   });

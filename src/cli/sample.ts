@@ -26,12 +26,11 @@ export async function sampleKafkaCommand(flags: SampleKafkaFlags): Promise<numbe
   const logger = createLogger(flags.logLevel);
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG });
   const brokers = flags.brokers ? flags.brokers.split(',') : config.investigate.brokers;
-  const chosen = [flags.fromBeginning, flags.latest, flags.since !== undefined].filter(Boolean).length;
-  if (brokers.length === 0 || chosen > 1) {
+  const start = startFrom(flags);
+  if (brokers.length === 0 || !start) {
     process.stderr.write(`ff-detector sample kafka: ${brokers.length === 0 ? 'no brokers: give --brokers or KAFKA_BROKERS' : 'choose one of --from-beginning, --latest, --since'}\n`);
     return EXIT_USAGE;
   }
-  const start: SampleStart = flags.since !== undefined ? { from: 'since', timestamp: parseSince(flags.since) } : flags.latest ? { from: 'latest' } : { from: 'beginning' };
   const topic = flags.topic ?? config.investigate.topic;
   const records = await sampleKafka({ brokers, topic, count: flags.count ?? 100, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000 });
   const out: Writable = flags.out ? createWriteStream(flags.out) : process.stdout;
@@ -42,6 +41,13 @@ export async function sampleKafkaCommand(flags: SampleKafkaFlags): Promise<numbe
   }
   logger.info({ topic, records: records.length, out: flags.out ?? 'stdout' }, `sampled ${records.length} messages from ${topic}`);
   return EXIT_OK;
+}
+
+/** Where to start reading; undefined when more than one of the options is given. */
+export function startFrom(flags: Pick<SampleKafkaFlags, 'fromBeginning' | 'latest' | 'since'>): SampleStart | undefined {
+  if ([flags.fromBeginning, flags.latest, flags.since !== undefined].filter(Boolean).length > 1) return undefined;
+  if (flags.since !== undefined) return { from: 'since', timestamp: parseSince(flags.since) };
+  return flags.latest ? { from: 'latest' } : { from: 'beginning' };
 }
 
 /** `15m`, `2h`, `7d` ago, or an ISO 8601 timestamp, or epoch milliseconds. */

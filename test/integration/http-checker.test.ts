@@ -6,6 +6,7 @@ import { HttpFlagChecker, type HttpCheckerOptions } from '../../src/flags/http-c
 import { silentLogger } from '../../src/logger.js';
 import { runDetection } from '../../src/pipeline/detection.js';
 import { MemoryStore, RecordingSink, sourceOf } from '../helpers/fakes.js';
+import { detectionOptions } from '../helpers/detection.js';
 
 /**
  * A real HTTP flag service on loopback. IDs choose the behaviour: even numbers are enabled; `c…`
@@ -138,17 +139,7 @@ describe('a detection run with the http checker', () => {
     const ids = ['c2', 'c3', 'garbled-4', 'gone-6', 'c8'];
     const summary = await runDetection(
       { source: sourceOf(ids), checker: checker({ retries: 0 }), store, sink, limiter: undefined, logger: silentLogger() },
-      {
-        strategy: 'polling',
-        idPattern: /^[a-z0-9-]+$/,
-        dryRun: false,
-        forgetDisabled: true,
-        budget: 0,
-        maxInFlightBatches: 2,
-        sendConcurrency: 1,
-        message: { reason: 'r', lookbackDays: 365, priority: 'low', requestIdPrefix: 'p' },
-        retry: { entryRetries: 0, baseMs: 1, maxMs: 1 },
-      },
+      detectionOptions({ maxInFlightBatches: 2, retry: { entryRetries: 0, baseMs: 1, maxMs: 1 } }),
     );
     expect(summary).toMatchObject({ status: 'ok', enabled: 2, disabled: 1, unevaluable: 2, enqueued: 2 });
     expect(sink.sent.map((m) => m.userId).sort()).toEqual(['c2', 'c8']);

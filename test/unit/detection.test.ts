@@ -2,22 +2,12 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../src/send/rate-limiter.js';
 import { silentLogger } from '../../src/logger.js';
-import { runDetection, type DetectionOptions } from '../../src/pipeline/detection.js';
+import { runDetection } from '../../src/pipeline/detection.js';
+import { detectionOptions } from '../helpers/detection.js';
 import type { FlagResult } from '../../src/flags/types.js';
 import { checkerOf, MemoryStore, RecordingSink, sourceOf } from '../helpers/fakes.js';
 
-const options = (overrides: Partial<DetectionOptions> = {}): DetectionOptions => ({
-  strategy: 'test',
-  idPattern: /^[a-z0-9-]+$/,
-  dryRun: false,
-  forgetDisabled: true,
-  budget: 0,
-  maxInFlightBatches: 4,
-  sendConcurrency: 1,
-  message: { reason: 'r', lookbackDays: 365, priority: 'low', requestIdPrefix: 'p' },
-  retry: { entryRetries: 2, baseMs: 1, maxMs: 2 },
-  ...overrides,
-});
+const options = detectionOptions;
 
 const evenEnabled = (id: string): FlagResult => (Number(id.split('-')[1]) % 2 === 0 ? 'enabled' : 'disabled');
 const users = (n: number) => Array.from({ length: n }, (_, i) => `u-${i}`);

@@ -1,0 +1,15 @@
+import type { DetectionOptions } from '../../src/pipeline/detection.js';
+
+/** Detection options for tests: no budget, fast retries, a simple ID pattern. */
+export const detectionOptions = (overrides: Partial<DetectionOptions> = {}): DetectionOptions => ({
+  strategy: 'test',
+  idPattern: /^[a-z0-9-]+$/,
+  dryRun: false,
+  forgetDisabled: true,
+  budget: 0,
+  maxInFlightBatches: 4,
+  sendConcurrency: 1,
+  message: { reason: 'r', lookbackDays: 365, priority: 'low', requestIdPrefix: 'p' },
+  retry: { entryRetries: 2, baseMs: 1, maxMs: 2 },
+  ...overrides,
+});

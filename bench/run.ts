@@ -1,7 +1,9 @@
 import { rmSync } from 'node:fs';
 import { Valkey } from 'iovalkey';
 import { runCli } from './cli-peak-rss.js';
-import { benchBackfillThroughput, benchLimiterAccuracy } from './backfill.js';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { benchLimiterAccuracy } from './backfill.js';
 import { benchDir, seedKnown, writeCandidates, writeRules } from './fixtures.js';
 import { benchInvestigate } from './investigate.js';
 import { benchHttpChecker } from './http-checker.js';
@@ -65,9 +67,14 @@ if (snowflakeCli.summary.candidates !== MILLION) throw new Error(`Snowflake benc
 // 3. The http checker.
 const http = await benchHttpChecker(20_000);
 
-// 5a. The backfill sender, before the 10M run leaves the machine's memory and caches churned.
+// 5a. The backfill sender, in a process of its own, before the 10M run churns the machine's memory.
 const SENDER_CONCURRENCY = 4;
-const throughput = await benchBackfillThroughput(awsEndpoint, 20_000, SENDER_CONCURRENCY);
+const throughput = JSON.parse(
+  execFileSync(process.execPath, [fileURLToPath(new URL('./backfill-child.js', import.meta.url)), awsEndpoint, '20000', String(SENDER_CONCURRENCY)], {
+    encoding: 'utf8',
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  }),
+) as { senderPerS: number; plainPerS: number };
 
 // 4. Peak RSS at 10M.
 const rules10m = writeRules(dir, TEN_MILLION);

@@ -24,6 +24,7 @@ export class ValkeyStateStore implements StateStore {
   readonly description: string;
   private readonly client: Valkey;
   private connecting: Promise<void> | undefined;
+  private closed = false;
   private lastConnectionError: Error | undefined;
 
   constructor(
@@ -45,6 +46,11 @@ export class ValkeyStateStore implements StateStore {
     this.client.on('error', (error: Error) => {
       this.lastConnectionError = error;
     });
+  }
+
+  /** The client's connection state (iovalkey's: wait, connecting, ready, reconnecting, end…). */
+  get connectionState(): string {
+    return this.client.status;
   }
 
   async ping(): Promise<void> {
@@ -105,6 +111,7 @@ export class ValkeyStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.client.status === 'end' || this.client.status === 'wait') return;
     try {
       await this.client.quit();
@@ -113,9 +120,12 @@ export class ValkeyStateStore implements StateStore {
     }
   }
 
-  /** Connects on first use (the client is lazy and keeps no offline queue). */
+  /**
+   * Connects on first use (the client is lazy and keeps no offline queue), and again after the
+   * client gave up reconnecting, so a long-running process recovers once Valkey is back.
+   */
   private connect(): Promise<void> {
-    if (this.client.status !== 'wait') return Promise.resolve();
+    if (this.client.status !== 'wait' && this.client.status !== 'end') return Promise.resolve();
     this.connecting ??= this.client.connect().finally(() => {
       this.connecting = undefined;
     });
@@ -139,6 +149,7 @@ export class ValkeyStateStore implements StateStore {
   }
 
   private async call<T>(command: string, run: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new FfError('STATE_UNAVAILABLE', `Valkey ${command}: the store is closed`);
     try {
       await this.connect().catch((error: unknown) => {
         throw toStateError('connect', this.lastConnectionError ?? error, this.options.url);

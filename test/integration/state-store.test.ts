@@ -6,7 +6,8 @@ import { ValkeyStateStore } from '../../src/state/valkey-store.js';
 import { RunLease } from '../../src/state/run-lease.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir } from '../helpers/files.js';
-import { uniqueName, valkeyClient, valkeyUrl } from '../helpers/services.js';
+import { uniqueName, valkeyClient, valkeyUrl, waitFor } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const valkey = valkeyClient();
 afterAll(() => valkey.quit());
@@ -133,6 +134,20 @@ describe('ValkeyStateStore failures', () => {
     const store = new ValkeyStateStore({ url: 'redis://127.0.0.1:1', knownSetKey: 'k', loadedKeyPrefix: 'l:', connectTimeoutMs: 1000 });
     await expect(store.ping()).rejects.toThrow(/Valkey connect failed at redis:\/\/127\.0\.0\.1:1.*ECONNREFUSED/);
     await store.close();
+  });
+
+  it('recovers when Valkey comes back after the client gave up reconnecting', async () => {
+    const proxy = await TcpProxy.start(valkeyUrl());
+    const prefix = uniqueName('recover');
+    const store = new ValkeyStateStore({ url: proxy.url(valkeyUrl()), knownSetKey: `${prefix}:known`, loadedKeyPrefix: `${prefix}:loaded:`, connectTimeoutMs: 500, commandTimeoutMs: 1000 });
+    await store.markKnown(['a']);
+    proxy.cut();
+    await expect(store.areKnown(['a'])).rejects.toThrow(/Valkey/);
+    await waitFor(() => store.connectionState === 'end', 'the client to give up reconnecting', 10_000);
+    proxy.restore();
+    expect(await store.areKnown(['a'])).toEqual([true]);
+    await store.close();
+    await proxy.close();
   });
 
   it('keeps passwords out of its description and errors', () => {

@@ -6,7 +6,7 @@ import type { BackfillProgress } from './job.js';
 export class ProgressBar {
   private lastDraw = 0;
 
-  constructor(private readonly out: Writable & { columns?: number }) {}
+  constructor(private readonly out: Writable) {}
 
   update(progress: BackfillProgress, force = false): void {
     const now = Date.now();

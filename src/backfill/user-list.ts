@@ -1,7 +1,7 @@
 import type { CandidateSource } from '../candidates/types.js';
 import { FfError } from '../errors.js';
 import type { InvalidExample } from '../pipeline/summary.js';
-import { MAX_INVALID_EXAMPLES } from '../pipeline/validate.js';
+import { MAX_INVALID_EXAMPLES, invalidIdExample } from '../pipeline/validate.js';
 
 export interface UserList {
   ids: string[];
@@ -25,7 +25,7 @@ export async function readUserList(source: CandidateSource, idPattern: RegExp, c
   for await (const batch of source.batches()) {
     for (const rejected of batch.rejected) noteInvalid({ origin: batch.origin, line: rejected.position, reason: rejected.reason });
     batch.ids.forEach((id, i) => {
-      if (!idPattern.test(id)) noteInvalid({ origin: batch.origin, line: batch.positions[i] as number, reason: id.includes('\uFFFD') ? 'not valid UTF-8' : 'does not match idPattern', value: id.slice(0, 40) });
+      if (!idPattern.test(id)) noteInvalid(invalidIdExample(batch.origin, batch.positions[i] as number, id));
       else if (seen.has(id)) list.duplicates++;
       else if (seen.size >= cap) throw tooMany(source.description, cap);
       else {

@@ -97,6 +97,7 @@ export function analyze(
   }
   for (const [path, values] of aboutFlag.idValues) options.idValues?.set(path, values);
   const flagFields = aboutFlag.summaries();
+  const allFields = all.summaries();
   const flagDocs = aboutFlag.documents;
   const percentOfFlagDocs = (n: number) => Math.round((1000 * n) / Math.max(1, flagDocs)) / 10;
   // Users named by a flag's documents: lists of IDs (a snapshot) or one ID per document (events).
@@ -112,7 +113,7 @@ export function analyze(
   const rulePaths = flagFields
     .filter((f) => ((f.types.object ?? 0) > 0 || (f.types.array ?? 0) > 0) && /rule|segment|condition|clause|constraint|targeting|strateg/i.test(leaf(f)))
     .map((f) => f.path);
-  const timestampPaths = all.summaries().filter((f) => /time|date|_at$|At$|updated|created/i.test(leaf(f))).map((f) => f.path);
+  const timestampPaths = allFields.filter((f) => /time|date|_at$|At$|updated|created/i.test(leaf(f))).map((f) => f.path);
   const report: Omit<Report, 'verdict' | 'mapping'> = {
     schema: schemas.flag ?? schemas.all ?? null,
     source: options.source,
@@ -121,7 +122,7 @@ export function analyze(
     encodings,
     schemaIds: [...schemaIds],
     keys: { distinct: keys.size, examples: [...keys].slice(0, 5) },
-    fields: all.summaries(),
+    fields: allFields,
     documents: all.documents,
     flagDocuments: flagDocs,
     flagPaths: [...flagPaths],

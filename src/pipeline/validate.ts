@@ -27,7 +27,7 @@ export function acceptCandidates(
     if (!idPattern.test(id)) {
       counts.invalid++;
       if (examples.length < MAX_INVALID_EXAMPLES) {
-        examples.push({ origin: batch.origin, line: batch.positions[i] as number, reason: invalidReason(id), value: preview(id) });
+        examples.push(invalidIdExample(batch.origin, batch.positions[i] as number, id));
       }
     } else if (seen.add(id)) {
       accepted.push(id);
@@ -38,10 +38,8 @@ export function acceptCandidates(
   return accepted;
 }
 
-function invalidReason(id: string): string {
-  return id.includes('\uFFFD') ? 'not valid UTF-8' : 'does not match idPattern';
-}
-
-function preview(id: string): string {
-  return id.length > 40 ? `${id.slice(0, 40)}…` : id;
+/** How an ID that fails the pattern is reported: where it was, why, and its first 40 characters. */
+export function invalidIdExample(origin: string, line: number, id: string): InvalidExample {
+  const reason = id.includes('\uFFFD') ? 'not valid UTF-8' : 'does not match idPattern';
+  return { origin, line, reason, value: id.length > 40 ? `${id.slice(0, 40)}…` : id };
 }

@@ -40,6 +40,8 @@ export interface RuntimeClients {
 export class Runtime {
   readonly objectStore: LazyS3ObjectStore;
   readonly events = new DetectorEventBus();
+  /** Compiled once: callers test it per candidate. */
+  readonly idPattern: RegExp;
   private readonly closers: Array<() => Promise<void> | void> = [];
   private readonly stdout: Writable;
   /** Clients are opened once and shared by every run of a long-running process. */
@@ -52,6 +54,7 @@ export class Runtime {
     private readonly clients: RuntimeClients = {},
   ) {
     this.stdout = clients.stdout ?? process.stdout;
+    this.idPattern = new RegExp(config.idPattern);
     this.objectStore = new LazyS3ObjectStore(clients.s3);
     this.closers.push(() => this.objectStore.destroy());
   }
@@ -181,10 +184,6 @@ export class Runtime {
       this.logger,
       this.events,
     );
-  }
-
-  get idPattern(): RegExp {
-    return new RegExp(this.config.idPattern);
   }
 
   /** Opens a client once; a failed open is forgotten, so the next call tries again. */

@@ -78,6 +78,17 @@ describe('flag checker selection', () => {
 });
 
 describe('example configs in config/', () => {
+  it('ff-detector.example.yaml holds every option at its default', () => {
+    const example = loadConfig({ configPath: path.join(PACKAGE_ROOT, 'config', 'ff-detector.example.yaml'), env: {}, cwd: '/somewhere' });
+    const defaults = loadConfig({ env: {}, cwd: '/somewhere' });
+    expect({ ...example, candidates: { ...example.candidates, path: '' }, flags: { ...example.flags, rules: '' }, state: { ...example.state, file: '' } }).toEqual({
+      ...defaults,
+      candidates: { ...defaults.candidates, path: '' },
+      flags: { ...defaults.flags, rules: '' },
+      state: { ...defaults.state, file: '' },
+    });
+  });
+
   it.each(['ff-detector.example.yaml', 'ff-detector.http.example.yaml', 'ff-detector.snowflake.example.yaml'])('%s is valid', (name) => {
     const config = loadConfig({ configPath: path.join(PACKAGE_ROOT, 'config', name), env: { FLAG_SERVICE_TOKEN: 't', SNOWFLAKE_ACCOUNT: 'a', SNOWFLAKE_USER: 'u' } });
     expect(config.flag).toBe('consumer_graph_ingestion');

@@ -2,7 +2,7 @@ import { CreateQueueCommand, DeleteQueueCommand, SendMessageBatchCommand, SQSCli
 import { BackfillJob } from '../src/backfill/job.js';
 import { mapWithConcurrency } from '../src/concurrency.js';
 import { silentLogger } from '../src/logger.js';
-import { RateLimiter } from '../src/send/rate-limiter.js';
+import { LocalRateLimiter } from '../src/send/rate-limiter.js';
 import { buildUserLoadMessage } from '../src/sink/message.js';
 import { SqsSink } from '../src/sink/sqs-sink.js';
 
@@ -49,7 +49,7 @@ export async function benchBackfillThroughput(endpoint: string, users: number, c
       const queueUrl = await queue(sqs, 'bench-sender');
       const sink = new SqsSink({ queueUrl, maxAttempts: 3, requestTimeoutMs: 10_000 }, sqs);
       const started = performance.now();
-      const result = await new BackfillJob(ids, sink, new RateLimiter(1_000_000), silentLogger(), { message, retry, concurrency, progressEvery: Number.POSITIVE_INFINITY }).run();
+      const result = await new BackfillJob(ids, sink, new LocalRateLimiter(1_000_000), silentLogger(), { message, retry, concurrency, progressEvery: Number.POSITIVE_INFINITY }).run();
       if (result.status !== 'ok') throw new Error(`backfill bench: ${result.error}`);
       const perS = users / ((performance.now() - started) / 1000);
       await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
@@ -81,7 +81,7 @@ export async function benchLimiterAccuracy(endpoint: string, rate: number, secon
     const sink = new SqsSink({ queueUrl: await queue(sqs, 'bench-rate'), maxAttempts: 3, requestTimeoutMs: 10_000 }, sqs);
     // One burst of a batch, then `seconds` more at the rate.
     const ids = Array.from({ length: rate * seconds + 10 }, (_, i) => `user-${i}`);
-    await new BackfillJob(ids, sink, new RateLimiter(rate), silentLogger(), { message, retry, concurrency: 1, progressEvery: Number.POSITIVE_INFINITY }).run();
+    await new BackfillJob(ids, sink, new LocalRateLimiter(rate), silentLogger(), { message, retry, concurrency: 1, progressEvery: Number.POSITIVE_INFINITY }).run();
     const first = sends[0] as { at: number; count: number };
     const last = sends.at(-1) as { at: number; count: number };
     const achievedPerS = (ids.length - first.count) / ((last.at - first.at) / 1000);

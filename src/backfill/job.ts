@@ -77,7 +77,7 @@ export class BackfillJob {
 
   async run(): Promise<BackfillResult> {
     const sender = new BatchSender(this.sink, this.limiter, this.options.retry, this.logger);
-    const batchSize = this.sink.maxBatchSize;
+    const batchSize = Math.min(this.sink.maxBatchSize, this.limiter?.maxGrant ?? Number.POSITIVE_INFINITY);
     const batches: string[][] = [];
     for (let i = 0; i < this.userIds.length; i += batchSize) batches.push(this.userIds.slice(i, i + batchSize));
     let nextLog = this.options.progressEvery;

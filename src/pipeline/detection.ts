@@ -73,6 +73,8 @@ class DetectionRun {
   private readonly runId = randomUUID();
   private startedAt = 0;
   private nextProgressLog = PROGRESS_EVERY;
+  /** Users per send: a batch, or what one grant of the rate limiter allows (rates below 10/s). */
+  private readonly batchSize: number;
 
   constructor(
     private readonly deps: DetectionDeps,
@@ -81,6 +83,7 @@ class DetectionRun {
     this.clock = deps.clock ?? systemClock;
     this.queue = new BoundedQueue(Math.max(1000, deps.sink.maxBatchSize * options.sendConcurrency * 4));
     this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock);
+    this.batchSize = Math.min(deps.sink.maxBatchSize, deps.limiter?.maxGrant ?? Number.POSITIVE_INFINITY);
     const { signal } = options;
     const cancel = (): void => this.halt(signal?.reason instanceof FfError ? signal.reason : new FfError('RUN_CANCELLED', 'run cancelled'));
     if (signal?.aborted) cancel();
@@ -197,7 +200,7 @@ class DetectionRun {
 
   private async sendLoop(): Promise<void> {
     for (;;) {
-      const userIds = await this.queue.take(this.deps.sink.maxBatchSize, BATCH_LINGER_MS);
+      const userIds = await this.queue.take(this.batchSize, BATCH_LINGER_MS);
       if (userIds.length === 0) return;
       // Built when first sent, so requested_at is the send time; retries reuse the message.
       const requestedAt = formatRequestedAt(new Date());

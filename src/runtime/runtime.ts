@@ -13,7 +13,7 @@ import type { S3ObjectStore } from '../inputs/s3-object-store.js';
 import { DetectorEventBus } from '../observability/events.js';
 import type { LagReader } from '../safety/consumer-lag.js';
 import type { Logger } from '../logger.js';
-import { RateLimiter } from '../send/rate-limiter.js';
+import { LocalRateLimiter, type RateLimiter } from '../send/rate-limiter.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
 import type { MessageSink } from '../sink/types.js';
 import { FileStateStore } from '../state/file-store.js';
@@ -101,7 +101,7 @@ export class Runtime {
 
   /** No limiter for --dry-run: nothing is sent, so there is nothing to pace. */
   createLimiter(dryRun: boolean, sink: MessageSink): RateLimiter | undefined {
-    return dryRun ? undefined : new RateLimiter(this.config.enqueue.rateLimit, undefined, sink.maxBatchSize);
+    return dryRun ? undefined : new LocalRateLimiter(this.config.enqueue.rateLimit, undefined, sink.maxBatchSize);
   }
 
   /**

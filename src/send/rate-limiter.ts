@@ -1,18 +1,44 @@
-import { SECOND, systemClock, type Clock } from '../time.js';
+import { systemClock, type Clock } from '../time.js';
+import { ratePolicy, type RatePolicy } from './rate-policy.js';
+
+/** Permission to send `count` messages now. */
+export interface Grant {
+  readonly count: number;
+  /**
+   * Call right after the request was issued, with the time read then (`clock.now()`). The
+   * in-process limiter counts the send from that moment, so the window rule holds for request
+   * start times even when something (a garbage collection, a busy CPU) delayed the request.
+   */
+  started(at: number): void;
+}
+
+/** Paces the sends to one queue (README, "Safety"). */
+export interface RateLimiter {
+  /** The limit this sender was configured with, messages per second. */
+  readonly ratePerSecond: number;
+  /** Most messages a grant allows: one batch, or fewer at rates below 10/s. */
+  readonly maxGrant: number;
+  readonly description: string;
+  /** Waits until 1…min(wanted, maxGrant) messages may go, and says how many. */
+  acquire(wanted: number, signal?: AbortSignal): Promise<Grant>;
+}
+
+interface SendRecord {
+  at: number;
+  count: number;
+}
 
 /**
- * Limits messages per second two ways at once: a token bucket (the average rate, fractional
- * rates included, with a burst of one batch) and a sliding 1-second window that no batch may push
- * over the rate, so no 1-second window ever sees more than the configured number of sends.
- * Callers are served in arrival order.
+ * The rate limit of one process (the file-backed default; the Valkey limiter shares one limit
+ * among processes). Callers are served in arrival order.
  */
-export class RateLimiter {
-  readonly burst: number;
-  private readonly windowCap: number;
+export class LocalRateLimiter implements RateLimiter {
+  readonly policy: RatePolicy;
+  readonly description: string;
   private tokens: number;
   private refilledAt: number;
-  /** Recent sends as (time, count), oldest first from `head`, for the sliding window. */
-  private recent: Array<{ at: number; count: number }> = [];
+  /** Sends still inside the window, oldest first from `head`. */
+  private recent: SendRecord[] = [];
   private head = 0;
   private inWindow = 0;
   private turn: Promise<unknown> = Promise.resolve();
@@ -22,53 +48,62 @@ export class RateLimiter {
     private readonly clock: Clock = systemClock,
     maxBatch = 10,
   ) {
-    if (!(ratePerSecond > 0)) throw new RangeError('rate must be positive');
-    this.windowCap = Math.max(1, Math.floor(ratePerSecond));
-    this.burst = Math.min(maxBatch, this.windowCap);
-    this.tokens = this.burst;
+    this.policy = ratePolicy(ratePerSecond, maxBatch);
+    this.tokens = this.policy.capacity;
     this.refilledAt = clock.now();
+    this.description = `${ratePerSecond} msgs/s in this process`;
   }
 
-  /**
-   * Waits until messages may be sent and resolves to how many (1…count, count ≤ burst). It is
-   * `count` unless the 1-second window has room for fewer while tokens are there: then that many
-   * go now, so rates that are not a multiple of the batch size are reached too.
-   */
-  acquire(count: number, signal?: AbortSignal): Promise<number> {
-    if (count < 1 || count > this.burst) throw new RangeError(`count must be 1…${this.burst}`);
-    const mine = this.turn.then(() => this.waitFor(count, signal));
+  get maxGrant(): number {
+    return this.policy.burst;
+  }
+
+  acquire(wanted: number, signal?: AbortSignal): Promise<Grant> {
+    if (!Number.isInteger(wanted) || wanted < 1) throw new RangeError(`wanted must be a positive integer, got ${wanted}`);
+    const mine = this.turn.then(() => this.waitFor(Math.min(wanted, this.policy.burst), signal));
     this.turn = mine.catch(() => undefined);
     return mine;
   }
 
-  private async waitFor(count: number, signal?: AbortSignal): Promise<number> {
+  private async waitFor(want: number, signal?: AbortSignal): Promise<Grant> {
     for (;;) {
+      signal?.throwIfAborted();
       const now = this.clock.now();
       this.refill(now);
       this.expire(now);
-      const tokenWait = this.tokenWait(count);
-      const room = this.windowCap - this.inWindow;
-      let granted = 0;
-      if (tokenWait <= 0) granted = Math.min(count, room);
-      if (granted > 0) {
-        this.tokens -= granted;
-        this.recent.push({ at: now, count: granted });
-        this.inWindow += granted;
-        return granted;
-      }
-      await this.clock.sleep(Math.ceil(Math.max(tokenWait, this.windowWait(now, 1))), signal);
+      // Fewer than wanted when the window has room for fewer: rates that are not a multiple of
+      // the batch size are still reached.
+      const count = Math.min(want, this.policy.windowCap - this.inWindow);
+      if (count >= 1 && this.tokens >= count - 1e-9) return this.grant(now, count);
+      const wait = count >= 1 ? this.tokenWait(count) : this.windowWait(now);
+      await this.clock.sleepUntil(now + wait, signal);
     }
   }
 
+  private grant(now: number, count: number): Grant {
+    this.tokens -= count;
+    const record: SendRecord = { at: now, count };
+    this.recent.push(record);
+    this.inWindow += count;
+    return {
+      count,
+      started: (at) => {
+        record.at = Math.max(record.at, at);
+      },
+    };
+  }
+
   private refill(now: number): void {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * this.ratePerSecond) / SECOND);
+    const { capacity, rate } = this.policy;
+    this.tokens = Math.min(capacity, this.tokens + ((now - this.refilledAt) * rate) / 1000);
     this.refilledAt = now;
   }
 
-  /** A send at time `at` counts in every window (t − 1 s, t] with t < at + 1 s. */
+  /** A send at `at` counts in every window [t − windowMs, t) … up to t = at + windowMs. */
   private expire(now: number): void {
-    while (this.head < this.recent.length && (this.recent[this.head] as { at: number }).at <= now - SECOND) {
-      this.inWindow -= (this.recent[this.head] as { count: number }).count;
+    const { windowMs } = this.policy;
+    while (this.head < this.recent.length && (this.recent[this.head] as SendRecord).at + windowMs <= now) {
+      this.inWindow -= (this.recent[this.head] as SendRecord).count;
       this.head++;
     }
     if (this.head > 1024 && this.head * 2 > this.recent.length) {
@@ -78,17 +113,12 @@ export class RateLimiter {
   }
 
   private tokenWait(count: number): number {
-    return this.tokens >= count ? 0 : ((count - this.tokens) * SECOND) / this.ratePerSecond;
+    return ((count - this.tokens) * 1000) / this.policy.rate;
   }
 
-  private windowWait(now: number, count: number): number {
-    let excess = this.inWindow + count - this.windowCap;
-    if (excess <= 0) return 0;
-    for (let i = this.head; i < this.recent.length; i++) {
-      const send = this.recent[i] as { at: number; count: number };
-      excess -= send.count;
-      if (excess <= 0) return send.at + SECOND - now;
-    }
-    return SECOND; // unreachable: count ≤ windowCap
+  /** Until the oldest send in the window leaves it (the window is full). */
+  private windowWait(now: number): number {
+    const oldest = this.recent[this.head];
+    return oldest ? oldest.at + this.policy.windowMs - now : 0;
   }
 }

@@ -84,12 +84,18 @@ export class BatchSender {
   ): Promise<void> {
     let remaining = messages;
     while (remaining.length > 0) {
+      signal?.throwIfAborted();
       const waitStarted = this.clock.now();
-      const granted = this.limiter ? await this.limiter.acquire(remaining.length, signal) : remaining.length;
+      const grant = this.limiter ? await this.limiter.acquire(remaining.length, signal) : undefined;
       result.waitedMs += this.clock.now() - waitStarted;
-      const chunk = remaining.slice(0, granted);
-      remaining = remaining.slice(granted);
-      const outcomes = await this.sink.send(chunk);
+      const count = grant?.count ?? remaining.length;
+      const chunk = remaining.slice(0, count);
+      remaining = remaining.slice(count);
+      const sending = this.sink.send(chunk);
+      const startedAt = this.clock.now(); // the request is issued: the window counts it from here
+      grant?.started(startedAt);
+      this.logger.debug({ count, startedAt: this.clock.epochMs(startedAt) }, 'send started');
+      const outcomes = await sending;
       chunk.forEach((message, index) => onOutcome(message, outcomes[index] as EntryOutcome));
     }
   }

@@ -11,10 +11,16 @@ export class ManualClock implements Clock {
   now(): number {
     return this.time;
   }
+  epochMs(at: number): number {
+    return at;
+  }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     this.time += ms;
     return Promise.resolve();
+  }
+  sleepUntil(at: number, signal?: AbortSignal): Promise<void> {
+    return this.sleep(Math.max(0, at - this.time), signal);
   }
 }
 

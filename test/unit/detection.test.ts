@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from '../../src/send/rate-limiter.js';
+import { LocalRateLimiter } from '../../src/send/rate-limiter.js';
 import { silentLogger } from '../../src/logger.js';
 import { runDetection } from '../../src/pipeline/detection.js';
 import { detectionOptions } from '../helpers/detection.js';
@@ -173,7 +173,7 @@ describe('runDetection progress', () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     const summary = await runDetection(
-      { source: sourceOf(users(2500)), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink: new RecordingSink(), limiter: new RateLimiter(100_000), logger },
+      { source: sourceOf(users(2500)), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink: new RecordingSink(), limiter: new LocalRateLimiter(100_000), logger },
       options({ budget: 3000 }),
     );
     expect(summary.enqueued).toBe(2500);

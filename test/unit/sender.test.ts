@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { BatchSender, backoffMs } from '../../src/send/sender.js';
-import { RateLimiter } from '../../src/send/rate-limiter.js';
+import { LocalRateLimiter } from '../../src/send/rate-limiter.js';
 import { buildUserLoadMessage } from '../../src/sink/message.js';
 import { ManualClock, RecordingSink } from '../helpers/fakes.js';
 
@@ -48,7 +48,7 @@ describe('BatchSender', () => {
     const sink = new RecordingSink();
     const send = sink.send.bind(sink);
     sink.send = (batch) => (sink.calls.length === 0 ? send(batch) : Promise.reject(new Error('connect ECONNREFUSED')));
-    const limiter = new RateLimiter(25, new ManualClock()); // grants 10, 10, then the 5 left in the window
+    const limiter = new LocalRateLimiter(25, new ManualClock());
     const result = await new BatchSender(sink, limiter, retry, silentLogger(), new ManualClock()).send(messages(10));
     expect(result.accepted).toHaveLength(10);
     const second = await new BatchSender(sink, limiter, retry, silentLogger(), new ManualClock()).send(messages(10));
@@ -59,8 +59,8 @@ describe('BatchSender', () => {
   it('stops between paced chunks when cancelled, keeping the chunk already accepted', async () => {
     const sink = new RecordingSink();
     const clock = new ManualClock();
-    const limiter = new RateLimiter(15, clock);
-    await limiter.acquire(10); // the window now has room for 5 until a second has passed
+    const limiter = new LocalRateLimiter(15, clock);
+    (await limiter.acquire(10)).started(clock.now()); // the window now has room for 5 until a second has passed
     const controller = new AbortController();
     const send = sink.send.bind(sink);
     sink.send = (batch) => send(batch).finally(() => controller.abort(new Error('shutting down')));

@@ -5,12 +5,14 @@ import { ProgressBar } from '../backfill/progress-bar.js';
 import { readUserList } from '../backfill/user-list.js';
 import { FileCandidateSource } from '../candidates/file-source.js';
 import { loadConfig, resolveLocation } from '../config/load.js';
+import { chooseSink } from '../config/sink-choice.js';
 import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { Runtime } from '../runtime/runtime.js';
 import { writeLine } from './output.js';
 
 export interface BackfillFlags {
+  sink?: 'sqs' | 'stdout';
   userFile?: string;
   column?: string;
   rateLimit?: number;
@@ -41,8 +43,10 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
       ...(flags.rateLimit === undefined ? {} : { enqueue: { rateLimit: flags.rateLimit } }),
       ...(flags.queueUrl === undefined ? {} : { sqs: { queueUrl: flags.queueUrl } }),
       ...(flags.lookbackDays === undefined ? {} : { backfill: { lookbackDays: flags.lookbackDays } }),
+      ...(flags.sink === undefined ? {} : { sink: flags.sink }),
     },
   });
+  chooseSink(config, flags.dryRun ?? false); // refuses Valkey state with an accidental stdout sink (exit 2)
   const runtime = new Runtime(config, logger);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort(new Error('interrupted'));

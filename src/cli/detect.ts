@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load.js';
+import { chooseSink } from '../config/sink-choice.js';
 import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
@@ -9,6 +10,7 @@ import { overridesFrom } from './options.js';
 import { writeLine } from './output.js';
 
 export interface DetectFlags {
+  sink?: 'sqs' | 'stdout';
   config?: string;
   candidates?: string;
   column?: string;
@@ -29,6 +31,7 @@ export interface DetectFlags {
 export async function detectCommand(flags: DetectFlags): Promise<number> {
   const logger = createLogger(flags.logLevel);
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
+  chooseSink(config, flags.dryRun ?? false); // refuses Valkey state with an accidental stdout sink (exit 2)
   const runtime = new Runtime(config, logger);
   const registry = flags.metricsFile ? bindMetrics(runtime.events) : undefined;
   const startedAt = new Date();

@@ -32,10 +32,14 @@ const topicSelection = (command: Command, defaultCount: number): Command =>
     .option('--partition <n>', 'one partition only', numberOption)
     .option('--timeout <ms>', 'stop waiting for more messages after this long (default 10000)', numberOption);
 
+/** Where messages go, for the commands that send. */
+const sinkOption = (command: Command): Command =>
+  command.addOption(new Option('--sink <sink>', 'sqs, or stdout to print the messages even with Valkey state (default: sqs when SQS_QUEUE_URL is set)').choices(['sqs', 'stdout']));
+
 const common = (command: Command): Command =>
   basics(command).option('--flags <path|s3://…>', 'flag rules file').option('--state-file <path>', 'file-backed state journal (when VALKEY_URL is unset)');
 
-common(program.command('detect'))
+sinkOption(common(program.command('detect')))
   .description('run one polling detection now; the last stdout line is the run summary JSON')
   .option('--candidates <path|s3://…>', 'candidate user IDs: one per line, or CSV with --column; gzip detected')
   .option('--column <name>', 'CSV column holding the user ID')
@@ -55,13 +59,13 @@ common(program.command('check'))
     process.exitCode = await checkCommand(userIds, flags);
   });
 
-common(program.command('run'))
+sinkOption(common(program.command('run')))
   .description('the daemon: poll on the schedule while leading; admin API, metrics, clean shutdown')
   .action(async (flags) => {
     process.exitCode = await runCommand(flags);
   });
 
-basics(program.command('backfill'))
+sinkOption(basics(program.command('backfill')))
   .description('send one user_load_request per listed user (seed section 1); resumable')
   .option('--user-file <path|s3://…>', 'user IDs: one per line, or CSV with --column; gzip detected (required unless --resume-from)')
   .option('--column <name>', 'CSV column holding the user ID')

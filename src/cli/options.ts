@@ -7,15 +7,16 @@ export function numberOption(value: string): number {
   return parsed;
 }
 
-type Layer = Record<string, Record<string, unknown>>;
+type Layer = Record<string, unknown>;
 
 /** Shapes CLI flags as a config layer, leaving out the ones not given. */
 export function overridesFrom(flags: Record<string, unknown>): Layer {
   const layer: Layer = {};
   const set = (section: string, key: string, value: unknown): void => {
     if (value === undefined) return;
-    layer[section] = { ...layer[section], [key]: value };
+    layer[section] = { ...(layer[section] as Record<string, unknown> | undefined), [key]: value };
   };
+  if (flags.sink !== undefined) layer.sink = flags.sink;
   set('candidates', 'path', flags.candidates);
   set('candidates', 'column', flags.column);
   set('flags', 'rules', flags.flags);

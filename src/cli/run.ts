@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load.js';
+import { chooseSink } from '../config/sink-choice.js';
 import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { BackfillManager } from '../backfill/manager.js';
@@ -10,6 +11,7 @@ import { pollingStrategy } from '../../strategies/polling.js';
 import { overridesFrom } from './options.js';
 
 export interface RunFlags {
+  sink?: 'sqs' | 'stdout';
   config?: string;
   flags?: string;
   stateFile?: string;
@@ -24,6 +26,7 @@ export interface RunFlags {
 export async function runCommand(flags: RunFlags): Promise<number> {
   const logger = createLogger(flags.logLevel);
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
+  chooseSink(config, false); // refuses Valkey state with an accidental stdout sink (exit 2)
   const runtime = new Runtime(config, logger);
   const daemon = new Daemon(runtime, pollingStrategy);
   const backfills = new BackfillManager(runtime);

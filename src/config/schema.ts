@@ -123,9 +123,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Where messages go. auto: SQS when sqs.queueUrl is set, else stdout — refused with Valkey
+     * state, where one missing SQS_QUEUE_URL would mark users never sent (see sink-choice.ts).
+     */
+    sink: z.enum(['auto', 'sqs', 'stdout']).default('auto'),
     sqs: z
       .object({
-        /** Queue URL (env SQS_QUEUE_URL). Unset: messages go to stdout. */
+        /** Queue URL (env SQS_QUEUE_URL). */
         queueUrl: z.string().url().nullable().default(null),
         /** Attempts the AWS SDK makes for one SendMessageBatch request before the run fails. */
         maxAttempts: positiveInt.max(20).default(3),

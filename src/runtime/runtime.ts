@@ -3,6 +3,7 @@ import type { SnowflakeClient, TableName } from '../candidates/snowflake/client.
 import { SnowflakeCandidateSource } from '../candidates/snowflake/snowflake-source.js';
 import type { CandidateSource } from '../candidates/types.js';
 import type { Config } from '../config/schema.js';
+import { chooseSink } from '../config/sink-choice.js';
 import { HttpFlagChecker } from '../flags/http-checker.js';
 import { loadFlagRules } from '../flags/load-rules.js';
 import { ReloadingRulesChecker } from '../flags/reloading-checker.js';
@@ -88,12 +89,13 @@ export class Runtime {
 
   private async createSink(dryRun: boolean): Promise<MessageSink> {
     const { sqs } = this.config;
+    const kind = chooseSink(this.config, dryRun);
     let sink: MessageSink;
-    if (dryRun || !sqs.queueUrl) {
-      sink = new StdoutSink(this.stdout, dryRun ? 'stdout (dry run)' : 'stdout');
-    } else {
+    if (kind === 'sqs' && sqs.queueUrl) {
       const { SqsSink } = await import('../sink/sqs-sink.js');
       sink = new SqsSink({ queueUrl: sqs.queueUrl, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
+    } else {
+      sink = new StdoutSink(this.stdout, kind === 'dry-run' ? 'stdout (dry run)' : 'stdout');
     }
     this.closers.push(() => sink.close());
     return sink;

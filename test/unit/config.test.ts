@@ -1,3 +1,4 @@
+import { chooseSink } from '../../src/config/sink-choice.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, PACKAGE_ROOT } from '../../src/config/load.js';
@@ -124,5 +125,25 @@ describe('daemon, admin and safety settings', () => {
         overrides: { daemon: { schedule: 'every hour', timezone: 'Mars/Olympus' }, safety: { consumerLag: { enabled: true } } },
       }),
     ).toThrow(/daemon\.schedule: is not a valid cron expression[\s\S]*daemon\.timezone: is not an IANA time zone[\s\S]*admin\.token: must be at least 16 characters[\s\S]*safety\.consumerLag: enabled needs brokers/);
+  });
+});
+
+describe('chooseSink', () => {
+  const config = (sink: 'auto' | 'sqs' | 'stdout', queueUrl: string | null, valkeyUrl: string | null) => ({ sink, sqs: { queueUrl }, state: { valkeyUrl } }) as Parameters<typeof chooseSink>[0];
+  const queue = 'https://sqs.us-east-1.amazonaws.com/123456789012/q';
+
+  it.each([
+    ['auto', queue, 'redis://v:6379', false, 'sqs'],
+    ['auto', null, null, false, 'stdout'],
+    ['stdout', null, 'redis://v:6379', false, 'stdout'],
+    ['stdout', queue, 'redis://v:6379', false, 'stdout'],
+    ['auto', null, 'redis://v:6379', true, 'dry-run'],
+  ] as const)('sink %s, queue %s, valkey %s, dry run %s → %s', (sink, queueUrl, valkeyUrl, dryRun, expected) => {
+    expect(chooseSink(config(sink, queueUrl, valkeyUrl), dryRun)).toBe(expected);
+  });
+
+  it('refuses auto with Valkey state and no queue, and sqs with no queue', () => {
+    expect(() => chooseSink(config('auto', null, 'redis://v:6379'), false)).toThrow(/SQS_QUEUE_URL unset or empty/);
+    expect(() => chooseSink(config('sqs', null, null), false)).toThrow(/needs a queue URL/);
   });
 });

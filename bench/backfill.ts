@@ -72,26 +72,3 @@ export async function benchBackfillThroughput(endpoint: string, users: number, c
     sqs.destroy();
   }
 }
-
-/** The backfill at 10 msgs/s for `seconds` against real SQS: achieved rate and the fullest 1-s window. */
-export async function benchLimiterAccuracy(endpoint: string, rate: number, seconds: number): Promise<{ achievedPerS: number; errorPercent: number; maxInAnyWindow: number }> {
-  const sends: Array<{ at: number; count: number }> = [];
-  const sqs = client(endpoint, (count) => sends.push({ at: performance.now(), count }));
-  try {
-    const sink = new SqsSink({ queueUrl: await queue(sqs, 'bench-rate'), maxAttempts: 3, requestTimeoutMs: 10_000 }, sqs);
-    // One burst of a batch, then `seconds` more at the rate.
-    const ids = Array.from({ length: rate * seconds + 10 }, (_, i) => `user-${i}`);
-    await new BackfillJob(ids, sink, new LocalRateLimiter(rate), silentLogger(), { message, retry, concurrency: 1, progressEvery: Number.POSITIVE_INFINITY }).run();
-    const first = sends[0] as { at: number; count: number };
-    const last = sends.at(-1) as { at: number; count: number };
-    const achievedPerS = (ids.length - first.count) / ((last.at - first.at) / 1000);
-    let maxInAnyWindow = 0;
-    for (const end of sends) {
-      const inWindow = sends.filter((s) => s.at > end.at - 1000 && s.at <= end.at).reduce((sum, s) => sum + s.count, 0);
-      maxInAnyWindow = Math.max(maxInAnyWindow, inWindow);
-    }
-    return { achievedPerS, errorPercent: ((achievedPerS - rate) / rate) * 100, maxInAnyWindow };
-  } finally {
-    sqs.destroy();
-  }
-}

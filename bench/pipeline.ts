@@ -7,7 +7,7 @@ import { runDetection } from '../src/pipeline/detection.js';
 import type { RunSummary } from '../src/pipeline/summary.js';
 import { StdoutSink } from '../src/sink/stdout-sink.js';
 import { DEFAULT_ID_PATTERN } from '../src/config/schema.js';
-import { ValkeyStateStore } from '../src/state/valkey-store.js';
+import { ValkeyStateStore } from '../src/state/valkey/index.js';
 import { FLAG } from './fixtures.js';
 
 export interface PipelineBenchOptions {
@@ -22,7 +22,7 @@ export async function runPipelineOnce(options: PipelineBenchOptions): Promise<{ 
   const logger = silentLogger();
   const idPattern = new RegExp(DEFAULT_ID_PATTERN);
   const snapshot = await loadFlagRules({ location: options.rulesFile, expectedFlag: FLAG, idPattern, logger });
-  const store = new ValkeyStateStore({ url: options.valkeyUrl, knownSetKey: options.knownSetKey, loadedKeyPrefix: 'bench:loaded:', connectTimeoutMs: 5000 });
+  const store = new ValkeyStateStore({ url: options.valkeyUrl, knownSetKey: options.knownSetKey, loadedKeyPrefix: 'bench:loaded:', detectorKeyPrefix: 'bench:detector:', connectTimeoutMs: 5000 });
   await store.ping();
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
   const started = performance.now();
@@ -30,7 +30,7 @@ export async function runPipelineOnce(options: PipelineBenchOptions): Promise<{ 
     {
       source: new FileCandidateSource({ location: options.candidatesFile, batchSize: 1000 }),
       checker: new RulesFlagChecker(snapshot),
-      store,
+      known: store.known,
       sink: new StdoutSink(discard, 'discard (dry run)'),
       limiter: undefined,
       logger,

@@ -22,7 +22,7 @@ export const pollingStrategy: Strategy = {
     const checker = await runtime.openChecker();
     if (request.dryRun) return detect(runtime, store, checker, true, request.signal); // read-only: no lock needed
     const lockKey = `${config.state.detectorKeyPrefix}lock:polling`;
-    const lease = await RunLease.acquire(store, lockKey, logger);
+    const lease = await RunLease.acquire(store.locks, lockKey, logger);
     if (!lease) {
       const message = `another polling run holds the lock ${lockKey}; this run is skipped`;
       logger.warn({ lock: lockKey }, message);
@@ -62,7 +62,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
   const sink = await runtime.openSink(dryRun);
   const source = await runtime.openCandidateSource();
   return runDetection(
-    { source, checker, store, sink, limiter: runtime.createLimiter(dryRun, sink), logger, events: runtime.events },
+    { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), logger, events: runtime.events },
     {
       strategy: 'polling',
       idPattern: runtime.idPattern,

@@ -88,7 +88,7 @@ export class BackfillManager {
     try {
       const list = given ?? (await this.enabledCandidates(active.cancel.signal));
       const sink = await runtime.openSink(false);
-      const job = new BackfillJob(list.ids, sink, runtime.createLimiter(false, sink), logger.child({ module: 'backfill' }), {
+      const job = new BackfillJob(list.ids, sink, await runtime.createLimiter(false, sink), logger.child({ module: 'backfill' }), {
         message: { reason: config.backfill.reason, requestIdPrefix: config.backfill.requestIdPrefix, lookbackDays: config.backfill.lookbackDays, priority: config.enqueue.priority },
         retry: { entryRetries: config.sqs.entryRetries, baseMs: config.sqs.retryBaseMs, maxMs: config.sqs.retryMaxMs },
         concurrency: config.sqs.concurrency,

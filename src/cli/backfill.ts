@@ -61,7 +61,7 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
     const sink = await runtime.openSink(dryRun);
     const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
     const { backfill, sqs } = config;
-    const job = new BackfillJob(list.ids, sink, runtime.createLimiter(dryRun, sink), logger, {
+    const job = new BackfillJob(list.ids, sink, await runtime.createLimiter(dryRun, sink), logger, {
       message: { reason: backfill.reason, requestIdPrefix: backfill.requestIdPrefix, lookbackDays: backfill.lookbackDays, priority: config.enqueue.priority },
       retry: { entryRetries: sqs.entryRetries, baseMs: sqs.retryBaseMs, maxMs: sqs.retryMaxMs },
       concurrency: sqs.concurrency,

@@ -31,7 +31,7 @@ export async function checkCommand(userIds: string[], flags: CheckFlags): Promis
     const store = await runtime.openStore();
     const pattern = runtime.idPattern;
     const valid = userIds.filter((id) => pattern.test(id));
-    const [results, known, loaded] = await Promise.all([checker.check(valid), store.areKnown(valid), store.areLoaded(valid)]);
+    const [results, known, loaded] = await Promise.all([checker.check(valid), store.known.areKnown(valid), store.known.areLoaded(valid)]);
     const reports: UserReport[] = userIds.map((userId) => {
       const index = valid.indexOf(userId);
       if (index === -1) return { userId, valid: false, flag: 'invalid', known: null, loaded: null };

@@ -66,7 +66,7 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
 /** The run history (`ff-detector status`, the daemon's /status); a failure to record is only logged. */
 async function recordRun(runtime: Runtime, summary: RunSummary): Promise<void> {
   try {
-    await (await runtime.openStore()).pushHistory(JSON.stringify(summary), runtime.config.daemon.historySize);
+    await (await runtime.openStore()).history.push(JSON.stringify(summary), runtime.config.daemon.historySize);
   } catch (error) {
     runtime.logger.warn(`could not record the run in the history: ${errorMessage(error)}`);
   }

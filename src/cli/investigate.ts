@@ -56,7 +56,7 @@ export async function investigateKafkaCommand(flags: InvestigateKafkaFlags): Pro
 /** With Valkey configured, sampled IDs are matched against the known set and loaded_users. */
 async function withKnownIds<R extends Report>(report: R, idValues: Map<string, string[]>, runtime: Runtime): Promise<R> {
   if (!runtime.config.state.valkeyUrl || idValues.size === 0) return report;
-  return (await matchKnownIds(report, idValues, await runtime.openStore())) as R;
+  return (await matchKnownIds(report, idValues, (await runtime.openStore()).known)) as R;
 }
 
 function toSample(record: SampledRecord): Sample {

@@ -21,7 +21,7 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
   const runtime = new Runtime(config, logger);
   try {
     const store = await runtime.openStore();
-    const runs = (await store.readHistory(flags.limit ?? 10)).map((entry) => JSON.parse(entry) as RunSummary);
+    const runs = (await store.history.read(flags.limit ?? 10)).map((entry) => JSON.parse(entry) as RunSummary);
     if (flags.json) {
       for (const run of runs) await writeLine(process.stdout, JSON.stringify(run));
     } else {

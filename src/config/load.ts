@@ -121,7 +121,10 @@ const SNOWFLAKE_ENV: Record<string, string> = {
 function envLayer(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};
   if (env.VALKEY_URL) layer.state = { valkeyUrl: env.VALKEY_URL };
-  if (env.SQS_QUEUE_URL) layer.sqs = { queueUrl: env.SQS_QUEUE_URL };
+  const sqs: Layer = {};
+  if (env.SQS_QUEUE_URL) sqs.queueUrl = env.SQS_QUEUE_URL;
+  if (env.AWS_REGION) sqs.region = env.AWS_REGION;
+  if (Object.keys(sqs).length > 0) layer.sqs = sqs;
   const snowflake: Layer = {};
   for (const [variable, field] of Object.entries(SNOWFLAKE_ENV)) if (env[variable]) snowflake[field] = env[variable];
   if (Object.keys(snowflake).length > 0) layer.candidates = { snowflake };

@@ -109,7 +109,7 @@ export const configSchema = z
     state: z
       .object({
         /** Valkey URL (env VALKEY_URL). Unset: the embedded file-backed store. */
-        valkeyUrl: z.string().url().nullable().default(null),
+        valkeyUrl: z.string().nullable().default(null).superRefine(checkValkeyUrl),
         /** File-backed store's journal, used when valkeyUrl is unset. */
         file: z.string().min(1).default('.ff-detector/state.journal'),
         knownSetKey: z.string().min(1).default('backfill:known_enabled_users'),
@@ -130,8 +130,10 @@ export const configSchema = z
     sink: z.enum(['auto', 'sqs', 'stdout']).default('auto'),
     sqs: z
       .object({
-        /** Queue URL (env SQS_QUEUE_URL). */
-        queueUrl: z.string().url().nullable().default(null),
+        /** Queue URL (env SQS_QUEUE_URL): https://host/<account>/<queue name>. */
+        queueUrl: z.string().url().nullable().default(null).refine((url) => url === null || isQueueUrl(url), { message: 'must be https://host/<account>/<queue name>' }),
+        /** The AWS region (env AWS_REGION); a queue URL naming its region wins for the rate limit's key. */
+        region: z.string().min(1).nullable().default(null),
         /** Attempts the AWS SDK makes for one SendMessageBatch request before the run fails. */
         maxAttempts: positiveInt.max(20).default(3),
         /** Extra attempts for entries SQS reports Failed with SenderFault=false. */
@@ -186,6 +188,27 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+/** redis:// or rediss://, a host, and at most a database number as the path. */
+function checkValkeyUrl(url: string | null, context: z.RefinementCtx): void {
+  if (url === null) return;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    context.addIssue({ code: 'custom', message: 'is not a URL (redis://[user:password@]host:port[/db] or rediss://…)' });
+    return;
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') context.addIssue({ code: 'custom', message: `scheme must be redis:// or rediss:// (TLS), not ${parsed.protocol}//` });
+  if (!parsed.hostname) context.addIssue({ code: 'custom', message: 'has no host' });
+  const database = parsed.pathname.replace(/^\//, '');
+  if (database !== '' && !/^\d{1,9}$/.test(database)) context.addIssue({ code: 'custom', message: `database "${database}" is not a number (the path of the URL selects a database: /0, /1, …)` });
+}
+
+function isQueueUrl(url: string): boolean {
+  const parsed = new URL(url);
+  return /^https?:$/.test(parsed.protocol) && /^\/[^/]+\/[A-Za-z0-9_-]{1,80}(\.fifo)?\/?$/.test(parsed.pathname);
+}
 
 function isValidRegExp(pattern: string): boolean {
   try {

@@ -69,7 +69,7 @@ export class Daemon {
       this.leaderGauge.set(role === 'leader' ? 1 : 0);
       if (role === 'leader' && config.daemon.runAtStart) this.trigger('start');
     };
-    this.leadership = new Leadership(this.store, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
+    this.leadership = new Leadership(this.store.locks, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
     await this.leadership.start();
     this.task = cron.schedule(config.daemon.schedule, () => void this.trigger('schedule'), { timezone: config.daemon.timezone, name: 'polling' });
     logger.info({ schedule: config.daemon.schedule, timezone: config.daemon.timezone, strategy: this.strategy.name, role: this.role }, 'daemon started');
@@ -115,7 +115,7 @@ export class Daemon {
   }
 
   async lastRuns(count = 10): Promise<RunSummary[]> {
-    const entries = this.store ? await this.store.readHistory(count) : [];
+    const entries = this.store ? await this.store.history.read(count) : [];
     return entries.map((entry) => JSON.parse(entry) as RunSummary);
   }
 
@@ -149,7 +149,7 @@ export class Daemon {
     }
     this.runtime.events.emit('run:finished', summary);
     try {
-      await this.store?.pushHistory(JSON.stringify(summary), config.daemon.historySize);
+      await this.store?.history.push(JSON.stringify(summary), config.daemon.historySize);
     } catch (error) {
       logger.warn(`could not record the run in the history: ${errorMessage(error)}`);
     }

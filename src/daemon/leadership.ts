@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { RunLease } from '../state/run-lease.js';
-import type { StateStore } from '../state/types.js';
+import type { Locks } from '../state/types.js';
 
 export type Role = 'leader' | 'follower';
 
@@ -17,7 +17,7 @@ export class Leadership {
   private stopped = false;
 
   constructor(
-    private readonly store: StateStore,
+    private readonly locks: Locks,
     private readonly key: string,
     private readonly ttlMs: number,
     private readonly logger: Logger,
@@ -48,7 +48,7 @@ export class Leadership {
   private async attempt(): Promise<void> {
     if (this.stopped) return;
     try {
-      const lease = await RunLease.acquire(this.store, this.key, this.logger, this.ttlMs);
+      const lease = await RunLease.acquire(this.locks, this.key, this.logger, this.ttlMs);
       if (lease && !this.stopped) {
         this.lease = lease;
         this.logger.info({ lock: this.key, token: lease.token }, 'this replica is now the leader');

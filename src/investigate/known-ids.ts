@@ -1,4 +1,4 @@
-import type { StateStore } from '../state/types.js';
+import type { KnownUsers } from '../state/types.js';
 import type { KnownIdMatch, Report } from './analyze.js';
 
 /**
@@ -6,10 +6,10 @@ import type { KnownIdMatch, Report } from './analyze.js';
  * `loaded_users`: a field whose values are users the detector or the worker already knows is a
  * user-ID field beyond doubt. Adds the matches and a line of evidence to the report.
  */
-export async function matchKnownIds(report: Report, idValues: Map<string, string[]>, store: StateStore): Promise<Report> {
+export async function matchKnownIds(report: Report, idValues: Map<string, string[]>, users: KnownUsers): Promise<Report> {
   const matches: KnownIdMatch[] = [];
   for (const [path, values] of idValues) {
-    const [known, loaded] = await Promise.all([store.areKnown(values), store.areLoaded(values)]);
+    const [known, loaded] = await Promise.all([users.areKnown(values), users.areLoaded(values)]);
     matches.push({ path, sampled: values.length, known: known.filter(Boolean).length, loaded: loaded.filter(Boolean).length });
   }
   const confirmed = matches.filter((match) => match.known + match.loaded > 0);

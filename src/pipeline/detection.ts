@@ -8,7 +8,7 @@ import { BatchSender, type RetryPolicy } from '../send/sender.js';
 import type { RateLimiter } from '../send/rate-limiter.js';
 import { buildUserLoadMessage, formatRequestedAt, type MessageSettings } from '../sink/message.js';
 import type { MessageSink } from '../sink/types.js';
-import type { StateStore } from '../state/types.js';
+import type { KnownUsers } from '../state/types.js';
 import { formatElapsed, systemClock, type Clock } from '../time.js';
 import { BoundedQueue } from './bounded-queue.js';
 import { SeenSet } from './seen-set.js';
@@ -24,7 +24,9 @@ const BATCH_LINGER_MS = 20;
 export interface DetectionDeps {
   source: CandidateSource;
   checker: FlagChecker;
-  store: StateStore;
+  known: KnownUsers;
+  /** For the start-of-run log line. */
+  stateDescription?: string;
   sink: MessageSink;
   /** Absent for --dry-run: nothing is sent, so nothing needs pacing. */
   limiter: RateLimiter | undefined;
@@ -101,7 +103,7 @@ class DetectionRun {
     // The budget and the rate together bound how long a run can send.
     const bound = budget > 0 && rate ? `, at most ${budget} users at ${rate}/s: sending takes at most ${formatElapsed((budget / rate) * 1000)}` : '';
     logger.info(
-      { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.store.description, sink: this.deps.sink.description, dryRun: this.options.dryRun, budget, rateLimit: rate ?? null },
+      { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.stateDescription ?? 'state', sink: this.deps.sink.description, dryRun: this.options.dryRun, budget, rateLimit: rate ?? null },
       `detection run started${bound}`,
     );
     const senders = Array.from({ length: this.options.sendConcurrency }, () => this.guard(this.sendLoop()));
@@ -154,12 +156,12 @@ class DetectionRun {
   }
 
   private async classify(ids: string[]): Promise<void> {
-    const { checker, store } = this.deps;
+    const { checker, known: knownUsers } = this.deps;
     const { forgetDisabled, dryRun } = this.options;
     const results = await checker.check(ids);
     // Known-set lookups: every user when disabled ones may need forgetting, else enabled ones only.
     const lookups = forgetDisabled ? ids : ids.filter((_, i) => results[i] === 'enabled');
-    const known = await store.areKnown(lookups);
+    const known = await knownUsers.areKnown(lookups);
     const unknownEnabled: string[] = [];
     const toForget: string[] = [];
     let enabled = 0;
@@ -181,9 +183,9 @@ class DetectionRun {
     this.counts.disabled += disabled;
     this.counts.alreadyKnown += enabled - unknownEnabled.length;
 
-    const loaded = await store.areLoaded(unknownEnabled);
+    const loaded = await knownUsers.areLoaded(unknownEnabled);
     const alreadyLoaded = unknownEnabled.filter((_, i) => loaded[i]);
-    if (!dryRun) await Promise.all([store.markKnown(alreadyLoaded), store.forget(toForget)]);
+    if (!dryRun) await Promise.all([knownUsers.markKnown(alreadyLoaded), knownUsers.forget(toForget)]);
     this.counts.alreadyLoaded += alreadyLoaded.length;
     this.counts.forgotten += toForget.length;
 
@@ -208,7 +210,7 @@ class DetectionRun {
       const result = await this.sender.send(messages, this.stop.signal);
       // Users the queue accepted are marked even when the batch was interrupted after them.
       if (result.accepted.length > 0) {
-        if (!this.options.dryRun) await this.deps.store.markKnown(result.accepted.map((message) => message.userId));
+        if (!this.options.dryRun) await this.deps.known.markKnown(result.accepted.map((message) => message.userId));
         this.counts.enqueued += result.accepted.length;
       }
       this.counts.failed += result.failed.length;

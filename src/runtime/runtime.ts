@@ -17,9 +17,11 @@ import type { Logger } from '../logger.js';
 import { LocalRateLimiter, type RateLimiter } from '../send/rate-limiter.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
 import type { MessageSink } from '../sink/types.js';
-import { FileStateStore } from '../state/file-store.js';
+import { FileStateStore } from '../state/file/index.js';
 import type { StateStore } from '../state/types.js';
-import { ValkeyStateStore } from '../state/valkey-store.js';
+import { ValkeyStateStore } from '../state/valkey/index.js';
+import { ValkeyRateLimiter } from '../state/valkey/rate-limiter.js';
+import { queueIdentity } from '../sink/queue-identity.js';
 import type { Writable } from 'node:stream';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -72,7 +74,7 @@ export class Runtime {
           url: state.valkeyUrl,
           knownSetKey: state.knownSetKey,
           loadedKeyPrefix: state.loadedKeyPrefix,
-          historyKey: `${state.detectorKeyPrefix}runs`,
+          detectorKeyPrefix: state.detectorKeyPrefix,
           connectTimeoutMs: state.connectTimeoutMs,
         })
       : new FileStateStore(state.file);
@@ -93,7 +95,7 @@ export class Runtime {
     let sink: MessageSink;
     if (kind === 'sqs' && sqs.queueUrl) {
       const { SqsSink } = await import('../sink/sqs-sink.js');
-      sink = new SqsSink({ queueUrl: sqs.queueUrl, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
+      sink = new SqsSink({ queueUrl: sqs.queueUrl, region: sqs.region, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
     } else {
       sink = new StdoutSink(this.stdout, kind === 'dry-run' ? 'stdout (dry run)' : 'stdout');
     }
@@ -101,9 +103,19 @@ export class Runtime {
     return sink;
   }
 
-  /** No limiter for --dry-run: nothing is sent, so there is nothing to pace. */
-  createLimiter(dryRun: boolean, sink: MessageSink): RateLimiter | undefined {
-    return dryRun ? undefined : new LocalRateLimiter(this.config.enqueue.rateLimit, undefined, sink.maxBatchSize);
+  /**
+   * The rate limit for sends to `sink`: with Valkey state, one limit shared by every sender of
+   * the queue (in Valkey); else this process's own. None for --dry-run: nothing to pace.
+   */
+  async createLimiter(dryRun: boolean, sink: MessageSink): Promise<RateLimiter | undefined> {
+    if (dryRun) return undefined;
+    const { enqueue, sqs, state } = this.config;
+    const store = await this.openStore();
+    if (store instanceof ValkeyStateStore && sqs.queueUrl && chooseSink(this.config, false) === 'sqs') {
+      const queue = queueIdentity(sqs.queueUrl, sqs.region);
+      return new ValkeyRateLimiter(store.connection, { prefix: state.detectorKeyPrefix, queue, ratePerSecond: enqueue.rateLimit, maxBatch: sink.maxBatchSize });
+    }
+    return new LocalRateLimiter(enqueue.rateLimit, undefined, sink.maxBatchSize);
   }
 
   /**

@@ -5,6 +5,8 @@ import type { EntryOutcome, MessageSink } from './types.js';
 
 export interface SqsSinkOptions {
   queueUrl: string;
+  /** null: the SDK's own resolution (AWS_REGION, the profile). */
+  region?: string | null;
   /** Attempts the SDK makes per request (its standard retry mode, with backoff). */
   maxAttempts: number;
   requestTimeoutMs: number;
@@ -47,6 +49,7 @@ export class SqsSink implements MessageSink {
       client ??
       new SQSClient({
         maxAttempts: options.maxAttempts,
+        ...(options.region ? { region: options.region } : {}),
         useQueueUrlAsEndpoint: !customEndpoint,
         requestHandler: {
           connectionTimeout: Math.min(options.requestTimeoutMs, 3000),

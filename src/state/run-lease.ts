@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { FfError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { SECOND } from '../time.js';
-import type { StateStore } from './types.js';
+import type { Locks } from './types.js';
 
 export const DEFAULT_LEASE_TTL_MS = 30 * SECOND;
 
@@ -17,16 +17,16 @@ export class RunLease {
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly store: StateStore,
+    private readonly locks: Locks,
     readonly key: string,
     private readonly ttlMs: number,
     private readonly logger: Logger,
   ) {}
 
   /** The lease, or undefined when another run holds it. */
-  static async acquire(store: StateStore, key: string, logger: Logger, ttlMs = DEFAULT_LEASE_TTL_MS): Promise<RunLease | undefined> {
-    const lease = new RunLease(store, key, ttlMs, logger);
-    if (!(await store.tryLock(key, lease.token, ttlMs))) return undefined;
+  static async acquire(locks: Locks, key: string, logger: Logger, ttlMs = DEFAULT_LEASE_TTL_MS): Promise<RunLease | undefined> {
+    const lease = new RunLease(locks, key, ttlMs, logger);
+    if (!(await locks.tryLock(key, lease.token, ttlMs))) return undefined;
     lease.scheduleRenewal();
     return lease;
   }
@@ -36,12 +36,12 @@ export class RunLease {
     return this.lostController.signal;
   }
 
-  /** Never throws: a lock that cannot be released (store gone) expires by its TTL. */
+  /** Never throws: a lock that cannot be released (Valkey gone) expires by its TTL. */
   async release(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     try {
-      await this.store.unlock(this.key, this.token);
+      await this.locks.unlock(this.key, this.token);
     } catch (error) {
       this.logger.warn({ lock: this.key }, `could not release the run lock; it expires within ${this.ttlMs} ms: ${errorMessage(error)}`);
     }
@@ -54,7 +54,7 @@ export class RunLease {
 
   private async renew(): Promise<void> {
     try {
-      if (await this.store.renewLock(this.key, this.token, this.ttlMs)) {
+      if (await this.locks.renewLock(this.key, this.token, this.ttlMs)) {
         this.scheduleRenewal();
         return;
       }

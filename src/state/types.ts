@@ -1,29 +1,45 @@
+import type { BackfillJobStore } from './backfill-jobs.js';
+
 /**
- * The detector's state: which enabled users already got their backfill (the known set) and which
- * the worker loaded recently (`loaded_users:{id}`, written by the worker, only read here).
+ * Which enabled users already got their backfill (the known set) and which the worker loaded
+ * recently (`loaded_users:{id}`, written by the worker, only read here).
  */
-export interface StateStore {
-  readonly description: string;
-  /** Fails with STATE_UNAVAILABLE when the store cannot be reached. */
-  ping(): Promise<void>;
+export interface KnownUsers {
   areKnown(userIds: readonly string[]): Promise<boolean[]>;
   areLoaded(userIds: readonly string[]): Promise<boolean[]>;
+  /** Only for users whose message the queue accepted (or who were found loaded). */
   markKnown(userIds: readonly string[]): Promise<void>;
   forget(userIds: readonly string[]): Promise<void>;
+}
+
+/** Leases: one holder per key, with a TTL; only the holder's token may renew or release. */
+export interface Locks {
   /** Takes `key` for `ttlMs` unless someone else holds it; true when taken. */
   tryLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Extends the lock only while `token` still holds it; false when it was lost. */
   renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock only if `token` holds it. */
   unlock(key: string, token: string): Promise<void>;
-  /** Records a run summary (JSON), keeping the newest `keep`. */
-  pushHistory(entry: string, keep: number): Promise<void>;
-  /** The newest `count` run summaries, newest first. */
-  readHistory(count: number): Promise<string[]>;
-  close(): Promise<void>;
 }
 
-export interface StateKeys {
-  knownSetKey: string;
-  loadedKeyPrefix: string;
+/** The newest run summaries (JSON), for /status and `ff-detector status`. */
+export interface RunHistory {
+  push(entry: string, keep: number): Promise<void>;
+  /** The newest `count`, newest first. */
+  read(count: number): Promise<string[]>;
+}
+
+/**
+ * One state backend (Valkey, or the file-backed default). Its parts share one connection; each
+ * consumer depends only on the part it uses.
+ */
+export interface StateStore {
+  readonly description: string;
+  readonly known: KnownUsers;
+  readonly locks: Locks;
+  readonly history: RunHistory;
+  readonly backfillJobs: BackfillJobStore;
+  /** Fails with STATE_UNAVAILABLE when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { tempDir } from './files.js';
-import type { TimedSend } from './rate.js';
+import type { TimedSend } from '../../bench/rate-measure.js';
 
 export const BIN = path.resolve(import.meta.dirname, '../../bin/ff-detector');
 

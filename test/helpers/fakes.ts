@@ -2,7 +2,7 @@ import type { CandidateBatch, CandidateSource } from '../../src/candidates/types
 import type { FlagChecker, FlagResult } from '../../src/flags/types.js';
 import type { OutgoingMessage } from '../../src/sink/message.js';
 import type { EntryOutcome, MessageSink } from '../../src/sink/types.js';
-import type { StateStore } from '../../src/state/types.js';
+import type { KnownUsers } from '../../src/state/types.js';
 import type { Clock } from '../../src/time.js';
 
 /** Virtual time: sleeping advances the clock at once, so rate tests run instantly and exactly. */
@@ -40,15 +40,10 @@ export function checkerOf(decide: (id: string) => FlagResult): FlagChecker {
   return { description: 'fake', check: (ids) => Promise.resolve(ids.map(decide)) };
 }
 
-/** An in-memory StateStore (unit tests only; integration tests use Valkey). */
-export class MemoryStore implements StateStore {
-  readonly description = 'memory';
+/** An in-memory known set (unit tests only; integration tests use Valkey and the file store). */
+export class MemoryKnownUsers implements KnownUsers {
   readonly known = new Set<string>();
   readonly loaded = new Set<string>();
-  readonly locks = new Map<string, string>();
-  ping(): Promise<void> {
-    return Promise.resolve();
-  }
   areKnown(ids: readonly string[]): Promise<boolean[]> {
     return Promise.resolve(ids.map((id) => this.known.has(id)));
   }
@@ -61,30 +56,6 @@ export class MemoryStore implements StateStore {
   }
   forget(ids: readonly string[]): Promise<void> {
     for (const id of ids) this.known.delete(id);
-    return Promise.resolve();
-  }
-  tryLock(key: string, token: string): Promise<boolean> {
-    if (this.locks.has(key)) return Promise.resolve(false);
-    this.locks.set(key, token);
-    return Promise.resolve(true);
-  }
-  renewLock(key: string, token: string): Promise<boolean> {
-    return Promise.resolve(this.locks.get(key) === token);
-  }
-  unlock(key: string, token: string): Promise<void> {
-    if (this.locks.get(key) === token) this.locks.delete(key);
-    return Promise.resolve();
-  }
-  readonly history: string[] = [];
-  pushHistory(entry: string, keep: number): Promise<void> {
-    this.history.unshift(entry);
-    this.history.splice(keep);
-    return Promise.resolve();
-  }
-  readHistory(count: number): Promise<string[]> {
-    return Promise.resolve(this.history.slice(0, count));
-  }
-  close(): Promise<void> {
     return Promise.resolve();
   }
 }

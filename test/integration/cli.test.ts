@@ -179,7 +179,7 @@ describe('ff-detector with VALKEY_URL and SQS_QUEUE_URL', () => {
   });
 
   it('fails clearly at start, exit 1, when Valkey is down', async () => {
-    const result = await cli(['detect'], { env: { ...awsEnv(), VALKEY_URL: 'redis://127.0.0.1:1' } });
+    const result = await cli(['detect'], { env: { ...awsEnv(), VALKEY_URL: 'redis://127.0.0.1:1', SQS_QUEUE_URL: await createQueue() } });
     expect(result.code).toBe(1);
     expect(result.summary).toMatchObject({ status: 'failed', enqueued: 0 });
     expect(result.summary.error).toMatch(/Valkey connect failed at redis:\/\/127\.0\.0\.1:1.*ECONNREFUSED/);

@@ -5,7 +5,7 @@ import { FfError } from '../../src/errors.js';
 import { HttpFlagChecker, type HttpCheckerOptions } from '../../src/flags/http-checker.js';
 import { silentLogger } from '../../src/logger.js';
 import { runDetection } from '../../src/pipeline/detection.js';
-import { MemoryStore, RecordingSink, sourceOf } from '../helpers/fakes.js';
+import { MemoryKnownUsers, RecordingSink, sourceOf } from '../helpers/fakes.js';
 import { detectionOptions } from '../helpers/detection.js';
 
 /**
@@ -134,11 +134,11 @@ describe('HttpFlagChecker against a real HTTP server', () => {
 
 describe('a detection run with the http checker', () => {
   it('enqueues and marks enabled users only; unevaluable ones are neither sent nor marked', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     const sink = new RecordingSink();
     const ids = ['c2', 'c3', 'garbled-4', 'gone-6', 'c8'];
     const summary = await runDetection(
-      { source: sourceOf(ids), checker: checker({ retries: 0 }), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(ids), checker: checker({ retries: 0 }), known: store, sink, limiter: undefined, logger: silentLogger() },
       detectionOptions({ maxInFlightBatches: 2, retry: { entryRetries: 0, baseMs: 1, maxMs: 1 } }),
     );
     expect(summary).toMatchObject({ status: 'ok', enabled: 2, disabled: 1, unevaluable: 2, enqueued: 2 });

@@ -147,3 +147,19 @@ describe('chooseSink', () => {
     expect(() => chooseSink(config('sqs', null, null), false)).toThrow(/needs a queue URL/);
   });
 });
+
+describe('state.valkeyUrl', () => {
+  const load = (url: string) => () => loadConfig({ env: { VALKEY_URL: url } });
+  it.each([
+    ['redis://127.0.0.1:6379/abc', 'database "abc" is not a number'],
+    ['http://127.0.0.1:6379', 'scheme must be redis:// or rediss://'],
+    ['not a url', 'is not a URL'],
+  ])('refuses %s', (url, problem) => {
+    expect(load(url)).toThrow(ValidationError);
+    expect(load(url)).toThrow(problem);
+  });
+
+  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/3', 'rediss://user:pw@cache.example:6380/0'])('accepts %s', (url) => {
+    expect(load(url)().state.valkeyUrl).toBe(url);
+  });
+});

@@ -5,7 +5,7 @@ import { silentLogger } from '../../src/logger.js';
 import { runDetection } from '../../src/pipeline/detection.js';
 import { detectionOptions } from '../helpers/detection.js';
 import type { FlagResult } from '../../src/flags/types.js';
-import { checkerOf, MemoryStore, RecordingSink, sourceOf } from '../helpers/fakes.js';
+import { checkerOf, MemoryKnownUsers, RecordingSink, sourceOf } from '../helpers/fakes.js';
 
 const options = detectionOptions;
 
@@ -14,10 +14,10 @@ const users = (n: number) => Array.from({ length: n }, (_, i) => `u-${i}`);
 
 describe('runDetection (fakes)', () => {
   it('enqueues newly enabled users once and marks exactly those', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     const sink = new RecordingSink();
     const summary = await runDetection(
-      { source: sourceOf(users(100), 7), checker: checkerOf(evenEnabled), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(100), 7), checker: checkerOf(evenEnabled), known: store, sink, limiter: undefined, logger: silentLogger() },
       options(),
     );
     expect(summary).toMatchObject({ status: 'ok', candidates: 100, evaluated: 100, enabled: 50, disabled: 50, enqueued: 50, alreadyKnown: 0 });
@@ -27,12 +27,12 @@ describe('runDetection (fakes)', () => {
   });
 
   it('skips known users, marks loaded ones without a send, forgets known users now disabled', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     store.known.add('u-0').add('u-1');
     store.loaded.add('u-2');
     const sink = new RecordingSink();
     const summary = await runDetection(
-      { source: sourceOf(users(6)), checker: checkerOf(evenEnabled), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(6)), checker: checkerOf(evenEnabled), known: store, sink, limiter: undefined, logger: silentLogger() },
       options(),
     );
     expect(summary).toMatchObject({ alreadyKnown: 1, alreadyLoaded: 1, enqueued: 1, forgotten: 1 });
@@ -41,10 +41,10 @@ describe('runDetection (fakes)', () => {
   });
 
   it('keeps known disabled users when forgetDisabled is off', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     store.known.add('u-1');
     const summary = await runDetection(
-      { source: sourceOf(users(2)), checker: checkerOf(evenEnabled), store, sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(2)), checker: checkerOf(evenEnabled), known: store, sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
       options({ forgetDisabled: false }),
     );
     expect(summary.forgotten).toBe(0);
@@ -52,11 +52,11 @@ describe('runDetection (fakes)', () => {
   });
 
   it('processes a repeated user once and counts the repeats', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     const sink = new RecordingSink();
     const ids = [...users(10), ...users(10), 'u-2'];
     const summary = await runDetection(
-      { source: sourceOf(ids, 3), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(ids, 3), checker: checkerOf(() => 'enabled'), known: store, sink, limiter: undefined, logger: silentLogger() },
       options(),
     );
     expect(summary).toMatchObject({ candidates: 21, duplicates: 11, evaluated: 10, enqueued: 10 });
@@ -66,7 +66,7 @@ describe('runDetection (fakes)', () => {
   it('counts invalid IDs with their line numbers and never sends them', async () => {
     const sink = new RecordingSink();
     const summary = await runDetection(
-      { source: sourceOf(['u-1', 'BAD ID', 'u-2', 'bad\uFFFDbytes']), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(['u-1', 'BAD ID', 'u-2', 'bad\uFFFDbytes']), checker: checkerOf(() => 'enabled'), known: new MemoryKnownUsers(), sink, limiter: undefined, logger: silentLogger() },
       options(),
     );
     expect(summary.invalid).toBe(2);
@@ -78,10 +78,10 @@ describe('runDetection (fakes)', () => {
   });
 
   it('never enqueues or marks unevaluable users', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     const sink = new RecordingSink();
     const summary = await runDetection(
-      { source: sourceOf(users(5)), checker: checkerOf(() => 'unevaluable'), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(5)), checker: checkerOf(() => 'unevaluable'), known: store, sink, limiter: undefined, logger: silentLogger() },
       options(),
     );
     expect(summary).toMatchObject({ unevaluable: 5, enqueued: 0 });
@@ -90,8 +90,8 @@ describe('runDetection (fakes)', () => {
   });
 
   it('stops at the budget and leaves the overflow un-marked for the next run', async () => {
-    const store = new MemoryStore();
-    const deps = { source: sourceOf(users(30)), checker: checkerOf(() => 'enabled' as const), store, limiter: undefined, logger: silentLogger() };
+    const store = new MemoryKnownUsers();
+    const deps = { source: sourceOf(users(30)), checker: checkerOf(() => 'enabled' as const), known: store, limiter: undefined, logger: silentLogger() };
     const first = await runDetection({ ...deps, sink: new RecordingSink() }, options({ budget: 12 }));
     expect(first).toMatchObject({ enqueued: 12, deferred: 18, budget: 12 });
     expect(store.known.size).toBe(12);
@@ -103,12 +103,12 @@ describe('runDetection (fakes)', () => {
   });
 
   it('changes no state in a dry run', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     store.known.add('u-1');
     store.loaded.add('u-2');
     const sink = new RecordingSink();
     const summary = await runDetection(
-      { source: sourceOf(users(6)), checker: checkerOf(evenEnabled), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(6)), checker: checkerOf(evenEnabled), known: store, sink, limiter: undefined, logger: silentLogger() },
       options({ dryRun: true }),
     );
     expect(summary).toMatchObject({ dryRun: true, enqueued: 2, forgotten: 1, alreadyLoaded: 1 });
@@ -116,12 +116,12 @@ describe('runDetection (fakes)', () => {
   });
 
   it('fails the run when the sink fails, marking only what was accepted before', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     const sink = new RecordingSink();
     const send = sink.send.bind(sink);
     sink.send = (messages) => (sink.calls.length >= 3 ? Promise.reject(new Error('queue unreachable')) : send(messages));
     const summary = await runDetection(
-      { source: sourceOf(users(100)), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(100)), checker: checkerOf(() => 'enabled'), known: store, sink, limiter: undefined, logger: silentLogger() },
       options(),
     );
     expect(summary.status).toBe('failed');
@@ -131,13 +131,13 @@ describe('runDetection (fakes)', () => {
   });
 
   it('fails cleanly when the state store fails mid-run', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     let calls = 0;
     const areKnown = store.areKnown.bind(store);
     store.areKnown = (ids) => (++calls > 2 ? Promise.reject(new Error('valkey gone')) : areKnown(ids));
     const sink = new RecordingSink();
     const summary = await runDetection(
-      { source: sourceOf(users(100), 10), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(100), 10), checker: checkerOf(() => 'enabled'), known: store, sink, limiter: undefined, logger: silentLogger() },
       options({ maxInFlightBatches: 1 }),
     );
     expect(summary.status).toBe('failed');
@@ -146,10 +146,10 @@ describe('runDetection (fakes)', () => {
   });
 
   it('reports partial when some sends fail for good, leaving them un-marked', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryKnownUsers();
     const sink = new RecordingSink((message) => (message.userId === 'u-3' ? { ok: false, code: 'Bad', message: 'x', senderFault: true } : { ok: true }));
     const summary = await runDetection(
-      { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), store, sink, limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), known: store, sink, limiter: undefined, logger: silentLogger() },
       options(),
     );
     expect(summary).toMatchObject({ status: 'partial', enqueued: 4, failed: 1 });
@@ -160,7 +160,7 @@ describe('runDetection (fakes)', () => {
     const controller = new AbortController();
     controller.abort();
     const summary = await runDetection(
-      { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
+      { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), known: new MemoryKnownUsers(), sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
       options({ signal: controller.signal }),
     );
     expect(summary.status).toBe('cancelled');
@@ -173,7 +173,7 @@ describe('runDetection progress', () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     const summary = await runDetection(
-      { source: sourceOf(users(2500)), checker: checkerOf(() => 'enabled'), store: new MemoryStore(), sink: new RecordingSink(), limiter: new LocalRateLimiter(100_000), logger },
+      { source: sourceOf(users(2500)), checker: checkerOf(() => 'enabled'), known: new MemoryKnownUsers(), sink: new RecordingSink(), limiter: new LocalRateLimiter(100_000), logger },
       options({ budget: 3000 }),
     );
     expect(summary.enqueued).toBe(2500);

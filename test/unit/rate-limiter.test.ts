@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LocalRateLimiter } from '../../src/send/rate-limiter.js';
 import { ratePolicy } from '../../src/send/rate-policy.js';
 import { ManualClock } from '../helpers/fakes.js';
-import { achievedRate, fullestWindow, windowRule, type TimedSend } from '../helpers/rate.js';
+import { achievedRate, fullestWindow, windowRule, type TimedSend } from '../../bench/rate-measure.js';
 
 /** A sender that always wants a full batch of 10, under virtual time. */
 async function simulate(rate: number, grants: number, options: { lateMs?: number } = {}) {

@@ -1,3 +1,4 @@
+// Measures of a send log, shared by the benchmark and the tests (README "Safety").
 /** A send as a rate check sees it: when it started (ms) and how many messages it carried. */
 export interface TimedSend {
   at: number;

@@ -1,0 +1,167 @@
+import { Valkey } from 'iovalkey';
+import { FfError, errorMessage } from '../../errors.js';
+import { SECOND } from '../../time.js';
+
+export interface ValkeyConnectionOptions {
+  url: string;
+  connectTimeoutMs: number;
+  /** A call unanswered for this long fails instead of hanging the run. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * One connection to Valkey, shared by the known set, the locks, the run history, the backfill
+ * jobs and the rate limiter. Commands fail fast while disconnected (no offline queue, one
+ * attempt): a run that loses Valkey fails cleanly and the next one retries. Every error leaves
+ * as an FfError (STATE_UNAVAILABLE) naming the command and the server, never the password.
+ */
+export class ValkeyConnection {
+  readonly description: string;
+  readonly client: Valkey;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private lastConnectionError: Error | undefined;
+  private readonly database: number;
+
+  constructor(
+    private readonly options: ValkeyConnectionOptions,
+    client?: Valkey,
+  ) {
+    this.description = `valkey ${redactUrl(options.url)}`;
+    this.database = databaseOf(options.url);
+    this.client =
+      client ??
+      new Valkey(options.url, {
+        lazyConnect: true,
+        connectTimeout: options.connectTimeoutMs,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        retryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
+      });
+    // Errors reach callers through rejected commands; without a listener iovalkey would print
+    // them. The last one is kept because a failed connect() only says "Connection is closed".
+    this.client.on('error', (error: Error) => {
+      this.lastConnectionError = error;
+    });
+  }
+
+  /** The client's connection state (iovalkey's: wait, connecting, ready, reconnecting, end…). */
+  get state(): string {
+    return this.client.status;
+  }
+
+  /**
+   * Runs one call (a command, a pipeline, a script) with a deadline, connecting first if needed.
+   * `what` names it in errors.
+   */
+  async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new FfError('STATE_UNAVAILABLE', `Valkey ${what}: the store is closed`);
+    try {
+      await this.connect();
+      return await this.withTimeout(what, run());
+    } catch (error) {
+      throw toStateError(what, error, this.options.url);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.client.status === 'end' || this.client.status === 'wait') return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  /**
+   * Connects on first use (the client is lazy and keeps no offline queue), and again after the
+   * client gave up reconnecting, so a long-running process recovers once Valkey is back. Calls
+   * made while a connection is being set up wait for it instead of failing.
+   */
+  private connect(): Promise<void> {
+    if (this.connecting) return this.connecting;
+    const status = this.client.status;
+    if (status === 'ready') return Promise.resolve();
+    const opening = status === 'wait' || status === 'end' ? this.open() : this.ready();
+    this.connecting = opening.finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** Waits for a connection iovalkey is already setting up (connecting, reconnecting). */
+  private ready(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error): void => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        this.client.off('end', onEnd);
+        if (error) reject(toStateError('connect', this.lastConnectionError ?? error, this.options.url));
+        else resolve();
+      };
+      const onReady = (): void => done();
+      const onEnd = (): void => done(new Error('connection closed'));
+      const timer = setTimeout(() => done(new Error(`not connected within ${this.options.connectTimeoutMs} ms`)), this.options.connectTimeoutMs);
+      this.client.once('ready', onReady);
+      this.client.once('end', onEnd);
+    });
+  }
+
+  private async open(): Promise<void> {
+    try {
+      await this.client.connect();
+    } catch (error) {
+      throw toStateError('connect', this.lastConnectionError ?? error, this.options.url);
+    }
+    // iovalkey reports a failed SELECT as an 'error' event and stays on database 0: check.
+    if (this.database !== 0) await this.checkDatabase();
+  }
+
+  private async checkDatabase(): Promise<void> {
+    const info = await this.client.client('INFO');
+    const selected = Number(/\bdb=(\d+)/.exec(String(info))?.[1] ?? 0);
+    if (selected === this.database) return;
+    this.client.disconnect();
+    throw new FfError('CONFIG_INVALID', `Valkey at ${redactUrl(this.options.url)} has no database ${this.database} (state.valkeyUrl): ${errorMessage(this.lastConnectionError)}`);
+  }
+
+  /**
+   * One timer per call (a batch), not per command as iovalkey's commandTimeout would set: a
+   * call unanswered in time fails, and the connection, in an unknown state, is dropped.
+   */
+  private withTimeout<T>(what: string, work: Promise<T>): Promise<T> {
+    const limit = this.options.commandTimeoutMs ?? 10 * SECOND;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.client.disconnect();
+        reject(new Error(`no reply to ${what} within ${limit} ms`));
+      }, limit);
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+export function toStateError(what: string, error: unknown, url?: string): FfError {
+  if (error instanceof FfError) return error;
+  const where = url ? ` at ${redactUrl(url)}` : '';
+  return new FfError('STATE_UNAVAILABLE', `Valkey ${what} failed${where}: ${errorMessage(error)}`, { cause: error, retryable: true });
+}
+
+/** Keeps passwords out of logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/** The database a `redis://host:port/N` URL selects; the config validated N already. */
+function databaseOf(url: string): number {
+  const path = new URL(url).pathname.replace(/^\//, '');
+  return path === '' ? 0 : Number(path);
+}

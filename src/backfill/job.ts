@@ -28,21 +28,29 @@ export interface BackfillResult extends BackfillProgress {
 }
 
 export interface BackfillOptions {
+  jobId?: string;
   message: MessageSettings;
   retry: RetryPolicy;
   concurrency: number;
   progressEvery: number;
   signal?: AbortSignal | undefined;
   onProgress?: (progress: BackfillProgress) => void;
+  /**
+   * After each batch, with the users the queue accepted and those it refused for good: where a
+   * job kept in the state store records them. A throw stops the job (what it could not record is
+   * sent again on resume: at least once).
+   */
+  onBatch?: (accepted: string[], failed: string[]) => Promise<void>;
 }
 
 /**
  * Sends one UserLoadEvent per user (seed section 1) through the detector's sender: batches of up
- * to 10, the rate limit, retries of SenderFault=false entries with the same request_id. Stops at
- * the first unrecoverable failure or on cancel, and says which users the queue did not accept.
+ * to 10 (fewer below 10 msgs/s), the rate limit, retries of SenderFault=false entries with the
+ * same request_id. Stops at the first unrecoverable failure or on cancel, lets the batches in
+ * flight finish, and says which users the queue did not accept.
  */
 export class BackfillJob {
-  readonly jobId = randomUUID();
+  readonly jobId: string;
   private readonly accepted = new Set<string>();
   private failedCount = 0;
   private status: BackfillStatus = 'running';
@@ -55,7 +63,9 @@ export class BackfillJob {
     private readonly limiter: RateLimiter | undefined,
     private readonly logger: Logger,
     private readonly options: BackfillOptions,
-  ) {}
+  ) {
+    this.jobId = options.jobId ?? randomUUID();
+  }
 
   progress(): BackfillProgress {
     const elapsedMs = Date.now() - this.startedAt.getTime();
@@ -86,8 +96,10 @@ export class BackfillJob {
         this.options.signal?.throwIfAborted();
         const requestedAt = formatRequestedAt(new Date());
         const result = await sender.send(batch.map((userId) => buildUserLoadMessage(userId, this.options.message, requestedAt)), this.options.signal);
-        for (const message of result.accepted) this.accepted.add(message.userId);
+        const accepted = result.accepted.map((message) => message.userId);
+        for (const userId of accepted) this.accepted.add(userId);
         this.failedCount += result.failed.length;
+        await this.options.onBatch?.(accepted, result.failed.map((failure) => failure.message.userId));
         this.options.onProgress?.(this.progress());
         if (this.accepted.size >= nextLog) {
           nextLog = (Math.floor(this.accepted.size / this.options.progressEvery) + 1) * this.options.progressEvery;
@@ -98,7 +110,7 @@ export class BackfillJob {
       this.status = this.failedCount > 0 ? 'partial' : 'ok';
     } catch (error) {
       this.status = this.options.signal?.aborted ? 'cancelled' : 'failed';
-      this.error = errorMessage(error);
+      this.error = errorMessage(this.options.signal?.aborted ? (this.options.signal.reason ?? error) : error);
       this.logger.error(`backfill ${this.status} after ${this.accepted.size}/${this.userIds.length} users: ${this.error}`);
     }
     return { ...this.progress(), remaining: this.userIds.filter((id) => !this.accepted.has(id)) };

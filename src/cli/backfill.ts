@@ -1,4 +1,5 @@
-import { writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BackfillJob } from '../backfill/job.js';
 import { ProgressBar } from '../backfill/progress-bar.js';
@@ -6,7 +7,7 @@ import { readUserList } from '../backfill/user-list.js';
 import { FileCandidateSource } from '../candidates/file-source.js';
 import { loadConfig, resolveLocation } from '../config/load.js';
 import { chooseSink } from '../config/sink-choice.js';
-import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, errorMessage } from '../errors.js';
+import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, FfError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { Runtime } from '../runtime/runtime.js';
 import { writeLine } from './output.js';
@@ -58,10 +59,16 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
     const source = new FileCandidateSource({ location, column: flags.resumeFrom ? null : flags.column, batchSize: 10_000 }, { objectStore: runtime.objectStore });
     const list = await readUserList(source, runtime.idPattern, config.backfill.maxUsers);
     if (list.invalid > 0) logger.warn({ invalid: list.invalid, examples: list.invalidExamples }, `${list.invalid} invalid lines in ${location} will not be sent`);
+    const jobId = randomUUID();
+    // The resume file is written before anything is sent — with everyone, replaced at the end by
+    // who is left — so an unwritable path stops the job at once, and a crash leaves a list to resume.
+    const resumeFile = dryRun ? null : path.resolve(flags.resumeFile ?? `ff-detector-resume-${jobId}.txt`);
+    if (resumeFile) await writeResumeFile(resumeFile, list.ids);
     const sink = await runtime.openSink(dryRun);
     const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
     const { backfill, sqs } = config;
     const job = new BackfillJob(list.ids, sink, await runtime.createLimiter(dryRun, sink), logger, {
+      jobId,
       message: { reason: backfill.reason, requestIdPrefix: backfill.requestIdPrefix, lookbackDays: backfill.lookbackDays, priority: config.enqueue.priority },
       retry: { entryRetries: sqs.entryRetries, baseMs: sqs.retryBaseMs, maxMs: sqs.retryMaxMs },
       concurrency: sqs.concurrency,
@@ -75,14 +82,15 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
       bar.update(result, true);
       bar.done();
     }
-    let resumeFile: string | null = null;
-    if (result.remaining.length > 0 && !dryRun) {
-      resumeFile = path.resolve(flags.resumeFile ?? `ff-detector-resume-${job.jobId}.txt`);
-      await writeFile(resumeFile, `${result.remaining.join('\n')}\n`);
+    if (resumeFile && result.remaining.length > 0) {
+      await writeResumeFile(resumeFile, result.remaining);
       logger.warn({ resumeFile, remaining: result.remaining.length }, `${result.remaining.length} users not sent; resume with: ff-detector backfill --resume-from ${resumeFile}`);
+    } else if (resumeFile) {
+      await rm(resumeFile, { force: true });
     }
     const { remaining, ...summary } = result;
-    await writeLine(process.stdout, JSON.stringify({ ...summary, dryRun, remaining: remaining.length, invalid: list.invalid, duplicates: list.duplicates, invalidExamples: list.invalidExamples, resumeFile }));
+    const leftIn = remaining.length > 0 ? resumeFile : null;
+    await writeLine(process.stdout, JSON.stringify({ ...summary, dryRun, remaining: remaining.length, invalid: list.invalid, duplicates: list.duplicates, invalidExamples: list.invalidExamples, resumeFile: leftIn }));
     return result.status === 'ok' ? EXIT_OK : EXIT_RUN_FAILED;
   } catch (error) {
     logger.error(`backfill failed: ${errorMessage(error)}`);
@@ -91,5 +99,17 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await runtime.close();
+  }
+}
+
+/** Replaces the resume file whole (written aside, then renamed), or says why it cannot. */
+async function writeResumeFile(file: string, userIds: readonly string[]): Promise<void> {
+  const aside = `${file}.${process.pid}.tmp`;
+  try {
+    await writeFile(aside, userIds.length > 0 ? `${userIds.join('\n')}\n` : '');
+    await rename(aside, file);
+  } catch (error) {
+    await rm(aside, { force: true });
+    throw new FfError('CONFIG_INVALID', `cannot write the resume file ${file} (--resume-file): ${errorMessage(error)}; nothing was sent`, { cause: error });
   }
 }

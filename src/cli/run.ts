@@ -2,7 +2,8 @@ import { loadConfig } from '../config/load.js';
 import { chooseSink } from '../config/sink-choice.js';
 import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
-import { BackfillManager } from '../backfill/manager.js';
+import { BackfillCoordinator } from '../backfill/coordinator.js';
+import { backfillRoutes } from '../daemon/backfill-routes.js';
 import { AdminServer } from '../daemon/admin-server.js';
 import { adminRoutes } from '../daemon/admin-routes.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -29,8 +30,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   chooseSink(config, false); // refuses Valkey state with an accidental stdout sink (exit 2)
   const runtime = new Runtime(config, logger);
   const daemon = new Daemon(runtime, pollingStrategy);
-  const backfills = new BackfillManager(runtime);
-  const admin = new AdminServer(adminRoutes(daemon, runtime, backfills), config.admin, logger.child({ module: 'admin' }));
+  const parts: DaemonParts = { daemon, runtime };
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (signal: string): Promise<void> => {
@@ -44,7 +44,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       process.exit(EXIT_RUN_FAILED);
     }, config.daemon.shutdownTimeoutMs);
     watchdog.unref();
-    shuttingDown = stopAll(daemon, backfills, admin, runtime, logger).finally(() => clearTimeout(watchdog));
+    shuttingDown = stopAll(parts, logger).finally(() => clearTimeout(watchdog));
     return shuttingDown;
   };
   const stopped = new Promise<string>((resolve) => {
@@ -54,11 +54,14 @@ export async function runCommand(flags: RunFlags): Promise<number> {
 
   try {
     await daemon.start();
-    const address = await admin.listen();
+    parts.backfills = new BackfillCoordinator(runtime, await runtime.openStore(), logger.child({ module: 'backfill' }));
+    parts.admin = new AdminServer([...adminRoutes(daemon, runtime), ...backfillRoutes(parts.backfills)], config.admin, logger.child({ module: 'admin' }));
+    const address = await parts.admin.listen();
     logger.info(address, `admin API listening on http://${address.host}:${address.port}`);
+    parts.backfills.watch(); // takes over a backfill job left by a replica that stopped or died
   } catch (error) {
     logger.error({ err: error }, `daemon failed to start: ${errorMessage(error)}`);
-    await stopAll(daemon, backfills, admin, runtime, logger);
+    await stopAll(parts, logger);
     return error instanceof FfError ? error.exitCode : EXIT_RUN_FAILED;
   }
   const signal = await stopped;
@@ -69,11 +72,18 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   return EXIT_OK;
 }
 
-async function stopAll(daemon: Daemon, backfills: BackfillManager, admin: AdminServer, runtime: Runtime, logger: Logger): Promise<void> {
+interface DaemonParts {
+  daemon: Daemon;
+  runtime: Runtime;
+  backfills?: BackfillCoordinator;
+  admin?: AdminServer;
+}
+
+async function stopAll({ daemon, runtime, backfills, admin }: DaemonParts, logger: Logger): Promise<void> {
   for (const [what, step] of [
     ['stop the daemon', () => daemon.stop()],
-    ['stop the backfill job', () => backfills.stop()],
-    ['close the admin API', () => admin.close()],
+    ['stop the backfill job', () => backfills?.stop()],
+    ['close the admin API', () => admin?.close()],
     ['close the clients', () => runtime.close()],
   ] as const) {
     try {

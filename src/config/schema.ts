@@ -12,6 +12,19 @@ export const DEFAULT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$';
 
 const nullableString = z.string().min(1).nullable().default(null);
 
+/**
+ * `request_id` is `<prefix>-<uuid v4>`, and for FIFO queues it is the MessageDeduplicationId,
+ * which SQS caps at 128 characters of a limited set: a prefix outside this would make every
+ * entry fail.
+ */
+const requestIdPrefix = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, { message: 'must start with a letter or digit and hold only letters, digits, _ . : -' })
+  .max(91, { message: 'must be at most 91 characters (request_id = prefix-uuid, at most 128 for SQS)' });
+
+/** The worker's UserLoadEvent priorities. */
+const priority = z.enum(['low', 'normal', 'high']);
+
 /** Seed section 4, strategy A, step 1: distinct users with a receipt in the last `activeDays` days. */
 export const DEFAULT_SNOWFLAKE_QUERY =
   'SELECT DISTINCT USER_ID_RAW AS USER_ID FROM RECEIPTS WHERE PURCHASE_DATE >= DATEADD(day, -:activeDays, CURRENT_DATE())';
@@ -153,9 +166,9 @@ export const configSchema = z
         /** Users enqueued at most per run (0 = no limit); the rest wait for the next run. */
         budget: z.number().int().min(0).default(36_000),
         reason: z.string().min(1).default('feature_flag_enabled'),
-        requestIdPrefix: z.string().min(1).default('detector'),
+        requestIdPrefix: requestIdPrefix.default('detector'),
         lookbackDays: positiveInt.default(365),
-        priority: z.string().min(1).default('low'),
+        priority: priority.default('low'),
       })
       .strict()
       .prefault({}),
@@ -163,10 +176,12 @@ export const configSchema = z
     backfill: z
       .object({
         reason: z.string().min(1).default('batch_backfill'),
-        requestIdPrefix: z.string().min(1).default('backfill'),
+        requestIdPrefix: requestIdPrefix.default('backfill'),
         lookbackDays: positiveInt.default(365),
         /** A job over this many distinct users is refused before anything is sent. */
         maxUsers: positiveInt.default(1_000_000),
+        /** The admin job's lease: a replica that dies is replaced within it. Renewed every third. */
+        leaseTtlMs: positiveInt.min(1000).default(30_000),
       })
       .strict()
       .prefault({}),

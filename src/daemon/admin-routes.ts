@@ -1,11 +1,10 @@
 import { errorMessage } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { BackfillManager } from '../backfill/manager.js';
 import type { Route } from './admin-server.js';
 import type { Daemon } from './daemon.js';
 
 /** The admin API's routes (README, "Admin API"). */
-export function adminRoutes(daemon: Daemon, runtime: Runtime, backfills: BackfillManager): Route[] {
+export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
   return [
     { method: 'GET', path: '/healthz', mutating: false, handle: () => ({ status: 200, body: { status: 'ok' } }) },
     {
@@ -53,8 +52,5 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime, backfills: Backfil
       mutating: true,
       handle: () => (daemon.cancel() ? { status: 202, body: { cancelling: true } } : { status: 409, body: { error: 'no run in progress' } }),
     },
-    { method: 'POST', path: '/admin/backfill', mutating: true, bodyLimitBytes: 50 * 1024 * 1024, handle: (body) => backfills.start(body) },
-    { method: 'GET', path: '/admin/backfill/status', mutating: false, handle: () => backfills.status() },
-    { method: 'POST', path: '/admin/backfill/cancel', mutating: true, handle: () => backfills.cancel() },
   ];
 }

@@ -9,6 +9,7 @@ const COUNTERS: ReadonlyArray<{ field: keyof RunCounts; name: string; help: stri
   { field: 'invalid', name: 'invalid_candidates_total', help: 'Candidate lines that are not a valid ID' },
   { field: 'duplicates', name: 'duplicate_candidates_total', help: 'Repeats of an ID within a run' },
   { field: 'enqueued', name: 'enqueued_total', help: 'Backfill messages accepted by the queue' },
+  { field: 'sentUnmarked', name: 'sent_unmarked_total', help: 'Messages the queue accepted whose users could not be marked known (sent again next run)' },
   { field: 'forgotten', name: 'forgotten_total', help: 'Known users removed from the known set because now disabled' },
   { field: 'deferred', name: 'deferred_total', help: 'Users left for the next run by the budget' },
 ];

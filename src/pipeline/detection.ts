@@ -136,23 +136,30 @@ class DetectionRun {
     return this.counts.failed > 0 ? 'partial' : 'ok';
   }
 
-  /** Reads the source with up to maxInFlightBatches batches being classified at once. */
+  /**
+   * Reads the source with up to maxInFlightBatches batches being classified at once. Returns only
+   * once every batch started is done, also when the source fails: nothing may write to the state
+   * after the run reported and released its lock.
+   */
   private async classifyAll(): Promise<void> {
     let active = 0;
     let slotFreed: (() => void) | undefined;
     const waitForSlot = (): Promise<void> => new Promise((resolve) => (slotFreed = resolve));
-    for await (const batch of this.deps.source.batches(this.stop.signal)) {
-      if (this.stop.signal.aborted) break;
-      const ids = acceptCandidates(batch, this.options.idPattern, this.seen, this.counts, this.examples);
-      if (ids.length === 0) continue;
-      while (active >= this.options.maxInFlightBatches) await waitForSlot();
-      active++;
-      void this.guard(this.classify(ids)).then(() => {
-        active--;
-        slotFreed?.();
-      });
+    try {
+      for await (const batch of this.deps.source.batches(this.stop.signal)) {
+        if (this.stop.signal.aborted) break;
+        const ids = acceptCandidates(batch, this.options.idPattern, this.seen, this.counts, this.examples);
+        if (ids.length === 0) continue;
+        while (active >= this.options.maxInFlightBatches) await waitForSlot();
+        active++;
+        void this.guard(this.classify(ids)).then(() => {
+          active--;
+          slotFreed?.();
+        });
+      }
+    } finally {
+      while (active > 0) await waitForSlot();
     }
-    while (active > 0) await waitForSlot();
   }
 
   private async classify(ids: string[]): Promise<void> {
@@ -210,7 +217,13 @@ class DetectionRun {
       const result = await this.sender.send(messages, this.stop.signal);
       // Users the queue accepted are marked even when the batch was interrupted after them.
       if (result.accepted.length > 0) {
-        if (!this.options.dryRun) await this.deps.known.markKnown(result.accepted.map((message) => message.userId));
+        try {
+          if (!this.options.dryRun) await this.deps.known.markKnown(result.accepted.map((message) => message.userId));
+        } catch (error) {
+          // Sent but not marked: the next run sends them again (at least once); count them.
+          this.counts.sentUnmarked += result.accepted.length;
+          throw error;
+        }
         this.counts.enqueued += result.accepted.length;
       }
       this.counts.failed += result.failed.length;

@@ -18,6 +18,8 @@ export interface RunCounts {
   alreadyLoaded: number;
   /** Accepted by the queue (or written, for stdout and --dry-run) and then marked known. */
   enqueued: number;
+  /** Accepted by the queue, but marking them failed (the state store lost): sent again next run. */
+  sentUnmarked: number;
   /** Send failed for good (SenderFault, or retries exhausted); left un-marked for the next run. */
   failed: number;
   /** Known users now disabled, removed from the known set so a re-enable is detected again. */
@@ -64,6 +66,7 @@ export function emptyCounts(): RunCounts {
     alreadyKnown: 0,
     alreadyLoaded: 0,
     enqueued: 0,
+    sentUnmarked: 0,
     failed: 0,
     forgotten: 0,
     deferred: 0,

@@ -1,11 +1,12 @@
 import type { MessageSettings } from '../sink/message.js';
 
 /**
- * preparing: accepted, its users still being gathered (the candidate source) · running · 
- * interrupted: its replica stopped it (shutdown); another replica resumes it · ok · partial: some
- * users refused for good · failed: the queue failed; users remain · cancelled: by request.
+ * preparing: accepted, its users still being gathered (the candidate source) · running ·
+ * interrupted: its replica stopped it (shutdown); another replica resumes it · cancelling: asked
+ * to stop, its replica stops at the next batch · ok · partial: some users refused for good ·
+ * failed: the queue failed, users remain · cancelled: by request, users remain.
  */
-export type BackfillJobStatus = 'preparing' | 'running' | 'interrupted' | 'ok' | 'partial' | 'failed' | 'cancelled';
+export type BackfillJobStatus = 'preparing' | 'running' | 'interrupted' | 'cancelling' | 'ok' | 'partial' | 'failed' | 'cancelled';
 
 /** Statuses whose work a replica takes over once the job's lease is free. */
 export const UNFINISHED: ReadonlySet<BackfillJobStatus> = new Set(['preparing', 'running', 'interrupted']);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/files.js';
@@ -91,6 +91,29 @@ describe('ff-detector backfill', () => {
     expect(result.code).toBe(1);
     expect(result.summary).toMatchObject({ status: 'failed', sent: 0, remaining: 25 });
     expect(readFileSync(result.summary.resumeFile as string, 'utf8').trim().split('\n')).toEqual(ids(25));
+  });
+
+  it('checks that the resume file can be written before sending anything', async () => {
+    const queueUrl = await createQueue();
+    const result = await backfill(['--user-file', userFile(ids(300).join('\n')), '--resume-file', '/nonexistent-dir/resume.txt'], { SQS_QUEUE_URL: queueUrl });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('cannot write the resume file /nonexistent-dir/resume.txt (--resume-file)');
+    expect(await drainQueue(queueUrl)).toEqual([]);
+  });
+
+  it('keeps the resume file only while users remain: everyone while running (a crash leaves it), none after success', async () => {
+    const queueUrl = await createQueue();
+    const resumeFile = path.join(tempDir(), 'resume.txt');
+    const users = ids(300);
+    const killed = await backfill(['--user-file', userFile(users.join('\n')), '--rate-limit', '20', '--resume-file', resumeFile], { SQS_QUEUE_URL: queueUrl }, async (child) => {
+      await waitFor(async () => (await drainQueue(queueUrl)).length > 0, 'a first batch received');
+      child.kill('SIGKILL');
+    });
+    expect(killed.code).toBeNull();
+    expect(readFileSync(resumeFile, 'utf8').trim().split('\n')).toEqual(users); // at least once: resume sends everyone again
+    const done = await backfill(['--resume-from', resumeFile, '--resume-file', resumeFile, '--rate-limit', '5000'], { SQS_QUEUE_URL: queueUrl });
+    expect(done.summary).toMatchObject({ status: 'ok', sent: 300, resumeFile: null });
+    expect(existsSync(resumeFile)).toBe(false);
   });
 
   it('refuses a list over the cap before sending anything', async () => {

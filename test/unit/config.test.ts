@@ -163,3 +163,17 @@ describe('state.valkeyUrl', () => {
     expect(load(url)().state.valkeyUrl).toBe(url);
   });
 });
+
+describe('message settings', () => {
+  const load = (enqueue: Record<string, unknown>) => () => loadConfig({ env: {}, overrides: { enqueue } });
+  it('refuses a priority the worker does not know', () => {
+    expect(load({ priority: 'urgent' })).toThrow(/enqueue\.priority/);
+    expect(load({ priority: 'high' })().enqueue.priority).toBe('high');
+  });
+
+  it('refuses a request ID prefix that would make every FIFO entry fail', () => {
+    expect(load({ requestIdPrefix: 'x'.repeat(92) })).toThrow(/at most 91 characters/);
+    expect(load({ requestIdPrefix: 'has space' })).toThrow(/enqueue\.requestIdPrefix/);
+    expect(load({ requestIdPrefix: 'x'.repeat(91) })().enqueue.requestIdPrefix).toHaveLength(91);
+  });
+});

@@ -168,6 +168,60 @@ describe('runDetection (fakes)', () => {
   });
 });
 
+describe('runDetection when a part fails', () => {
+  it('waits for the batches being classified when the source throws: nothing is written after the summary', async () => {
+    const store = new MemoryKnownUsers();
+    store.loaded.add('u-1');
+    let releaseMark: () => void = () => undefined;
+    const markKnown = store.markKnown.bind(store);
+    const writes: string[][] = [];
+    store.markKnown = async (ids) => {
+      if (ids.length > 0) await new Promise<void>((resolve) => (releaseMark = resolve));
+      writes.push([...ids]);
+      return markKnown(ids);
+    };
+    const source = {
+      description: 'failing',
+      async *batches() {
+        yield* sourceOf(users(3)).batches();
+        throw new Error('connection reset by the source');
+      },
+    };
+    let finished = false;
+    const run = runDetection(
+      { source, checker: checkerOf(() => 'enabled'), known: store, sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
+      options(),
+    ).then((summary) => {
+      finished = true;
+      return summary;
+    });
+    // u-1 is loaded: its batch is marking it, held until released.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(finished).toBe(false);
+    releaseMark();
+    const summary = await run;
+    expect(summary.status).toBe('failed');
+    expect(summary.error).toContain('connection reset by the source');
+    const writesAtSummary = writes.length;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writes.length).toBe(writesAtSummary);
+  });
+
+  it('counts users the queue accepted but who could not be marked (sentUnmarked)', async () => {
+    const store = new MemoryKnownUsers();
+    store.markKnown = (ids) => (ids.length === 0 ? Promise.resolve() : Promise.reject(new Error('valkey gone')));
+    const sink = new RecordingSink();
+    const summary = await runDetection(
+      { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), known: store, sink, limiter: undefined, logger: silentLogger() },
+      options(),
+    );
+    expect(summary.status).toBe('failed');
+    expect(summary.sentUnmarked).toBe(sink.sent.length);
+    expect(summary.sentUnmarked).toBeGreaterThan(0);
+    expect(summary.enqueued).toBe(0);
+  });
+});
+
 describe('runDetection progress', () => {
   it('logs the seed’s progress line every 1,000 users sent and states the run’s bound', async () => {
     const lines: string[] = [];

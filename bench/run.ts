@@ -73,7 +73,7 @@ const SENDER_CONCURRENCY = 4;
 const throughput = JSON.parse(
   execFileSync(process.execPath, [fileURLToPath(new URL('./backfill-child.js', import.meta.url)), awsEndpoint, '20000', String(SENDER_CONCURRENCY)], {
     encoding: 'utf8',
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: process.env,
   }),
 ) as { senderPerS: number; plainPerS: number };
 

@@ -77,7 +77,7 @@ start_valkey() {
 }
 
 start_sqs() {
-  FAUXQS_PORT="$SQS_PORT" nohup node "$ROOT/scripts/fauxqs-server.mjs" >"$RUN/sqs.log" 2>&1 &
+  FAUXQS_PORT="$SQS_PORT" nohup "$ROOT/scripts/use-node.sh" node "$ROOT/scripts/fauxqs-server.mjs" >"$RUN/sqs.log" 2>&1 &
   echo $! >"$RUN/sqs.pid"
   wait_for_port sqs "$SQS_PORT"
 }

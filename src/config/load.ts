@@ -120,7 +120,10 @@ const SNOWFLAKE_ENV: Record<string, string> = {
 
 function envLayer(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};
-  if (env.VALKEY_URL) layer.state = { valkeyUrl: env.VALKEY_URL };
+  const state: Layer = {};
+  if (env.VALKEY_URL) state.valkeyUrl = env.VALKEY_URL;
+  if (env.VALKEY_CLUSTER) state.valkeyCluster = env.VALKEY_CLUSTER === 'true' || env.VALKEY_CLUSTER === '1' ? true : env.VALKEY_CLUSTER;
+  if (Object.keys(state).length > 0) layer.state = state;
   const sqs: Layer = {};
   if (env.SQS_QUEUE_URL) sqs.queueUrl = env.SQS_QUEUE_URL;
   if (env.AWS_REGION) sqs.region = env.AWS_REGION;

@@ -123,6 +123,8 @@ export const configSchema = z
       .object({
         /** Valkey URL (env VALKEY_URL). Unset: the embedded file-backed store. */
         valkeyUrl: z.string().nullable().default(null).superRefine(checkValkeyUrl),
+        /** valkeyUrl is one seed node of a cluster (env VALKEY_CLUSTER=true); database 0 only. */
+        valkeyCluster: z.boolean().default(false),
         /** File-backed store's journal, used when valkeyUrl is unset. */
         file: z.string().min(1).default('.ff-detector/state.journal'),
         knownSetKey: z.string().min(1).default('backfill:known_enabled_users'),
@@ -135,6 +137,10 @@ export const configSchema = z
         connectTimeoutMs: positiveInt.default(5000),
       })
       .strict()
+      .refine((state) => !state.valkeyCluster || (state.valkeyUrl !== null && databaseOf(state.valkeyUrl) === 0), {
+        message: 'valkeyCluster needs valkeyUrl (a seed node) with database 0: a cluster has no other',
+        path: ['valkeyCluster'],
+      })
       .prefault({}),
     /**
      * Where messages go. auto: SQS when sqs.queueUrl is set, else stdout — refused with Valkey
@@ -223,6 +229,15 @@ function checkValkeyUrl(url: string | null, context: z.RefinementCtx): void {
 function isQueueUrl(url: string): boolean {
   const parsed = new URL(url);
   return /^https?:$/.test(parsed.protocol) && /^\/[^/]+\/[A-Za-z0-9_-]{1,80}(\.fifo)?\/?$/.test(parsed.pathname);
+}
+
+function databaseOf(url: string): number | null {
+  try {
+    const path = new URL(url).pathname.replace(/^\//, '');
+    return path === '' ? 0 : Number(path);
+  } catch {
+    return null;
+  }
 }
 
 function isValidRegExp(pattern: string): boolean {

@@ -72,6 +72,7 @@ export class Runtime {
     const store: StateStore = state.valkeyUrl
       ? new ValkeyStateStore({
           url: state.valkeyUrl,
+          cluster: state.valkeyCluster,
           knownSetKey: state.knownSetKey,
           loadedKeyPrefix: state.loadedKeyPrefix,
           detectorKeyPrefix: state.detectorKeyPrefix,

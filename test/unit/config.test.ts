@@ -177,3 +177,12 @@ describe('message settings', () => {
     expect(load({ requestIdPrefix: 'x'.repeat(91) })().enqueue.requestIdPrefix).toHaveLength(91);
   });
 });
+
+describe('state.valkeyCluster', () => {
+  it('takes a seed node with database 0 only', () => {
+    expect(loadConfig({ env: { VALKEY_URL: 'redis://seed:6379', VALKEY_CLUSTER: 'true' } }).state.valkeyCluster).toBe(true);
+    expect(() => loadConfig({ env: { VALKEY_URL: 'redis://seed:6379/2', VALKEY_CLUSTER: 'true' } })).toThrow(/database 0: a cluster has no other/);
+    expect(() => loadConfig({ env: { VALKEY_CLUSTER: 'true' } })).toThrow(/valkeyCluster needs valkeyUrl/);
+    expect(() => loadConfig({ env: { VALKEY_URL: 'redis://seed:6379', VALKEY_CLUSTER: 'yes' } })).toThrow(/state\.valkeyCluster/);
+  });
+});

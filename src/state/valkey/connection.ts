@@ -1,23 +1,27 @@
-import { Valkey } from 'iovalkey';
+import { Cluster, Valkey } from 'iovalkey';
 import { FfError, errorMessage } from '../../errors.js';
 import { SECOND } from '../../time.js';
 
 export interface ValkeyConnectionOptions {
   url: string;
+  /** A Valkey cluster (ElastiCache / MemoryDB cluster mode, Serverless): `url` is one seed node. */
+  cluster?: boolean;
   connectTimeoutMs: number;
   /** A call unanswered for this long fails instead of hanging the run. */
   commandTimeoutMs?: number;
 }
 
 /**
- * One connection to Valkey, shared by the known set, the locks, the run history, the backfill
- * jobs and the rate limiter. Commands fail fast while disconnected (no offline queue, one
+ * One connection to Valkey — a single node, or a cluster whose slots the client follows through
+ * failovers and resharding (MOVED/ASK) — shared by the known set, the locks, the run history, the
+ * backfill jobs and the rate limiter. In a cluster every command and script touches one slot. Commands fail fast while disconnected (no offline queue, one
  * attempt): a run that loses Valkey fails cleanly and the next one retries. Every error leaves
  * as an FfError (STATE_UNAVAILABLE) naming the command and the server, never the password.
  */
 export class ValkeyConnection {
   readonly description: string;
-  readonly client: Valkey;
+  readonly client: Valkey | Cluster;
+  readonly cluster: boolean;
   private connecting: Promise<void> | undefined;
   private closed = false;
   private lastConnectionError: Error | undefined;
@@ -25,19 +29,12 @@ export class ValkeyConnection {
 
   constructor(
     private readonly options: ValkeyConnectionOptions,
-    client?: Valkey,
+    client?: Valkey | Cluster,
   ) {
-    this.description = `valkey ${redactUrl(options.url)}`;
+    this.cluster = options.cluster ?? false;
+    this.description = `valkey ${this.cluster ? 'cluster ' : ''}${redactUrl(options.url)}`;
     this.database = databaseOf(options.url);
-    this.client =
-      client ??
-      new Valkey(options.url, {
-        lazyConnect: true,
-        connectTimeout: options.connectTimeoutMs,
-        maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-        retryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
-      });
+    this.client = client ?? (this.cluster ? clusterClient(options) : singleNodeClient(options));
     // Errors reach callers through rejected commands; without a listener iovalkey would print
     // them. The last one is kept because a failed connect() only says "Connection is closed".
     this.client.on('error', (error: Error) => {
@@ -158,6 +155,44 @@ export function redactUrl(url: string): string {
   } catch {
     return '(unparseable URL)';
   }
+}
+
+function singleNodeClient(options: ValkeyConnectionOptions): Valkey {
+  return new Valkey(options.url, {
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
+  });
+}
+
+/**
+ * A cluster client from one seed URL. Commands to one node issued in the same tick go out as one
+ * write (auto-pipelining), which is how the `loaded_users` lookups of a batch, spread over every
+ * slot, stay one round trip per node. With TLS (rediss://) node addresses keep their host names,
+ * so certificates match (ElastiCache and MemoryDB).
+ */
+function clusterClient(options: ValkeyConnectionOptions): Cluster {
+  const url = new URL(options.url);
+  const tls = url.protocol === 'rediss:';
+  return new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    clusterRetryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
+    slotsRefreshTimeout: options.connectTimeoutMs,
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    ...(tls ? { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) } : {}),
+    redisOptions: {
+      connectTimeout: options.connectTimeoutMs,
+      maxRetriesPerRequest: 1,
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...(tls ? { tls: { servername: url.hostname } } : {}),
+    },
+  });
 }
 
 /** The database a `redis://host:port/N` URL selects; the config validated N already. */

@@ -7,6 +7,8 @@ import { ValkeyLocks, ValkeyRunHistory } from './locks.js';
 
 export interface ValkeyStateOptions extends KnownUserKeys {
   url: string;
+  /** Cluster mode: `url` is a seed node (state.valkeyCluster). */
+  cluster?: boolean;
   /** Prefix of ff-detector's own keys: locks, run history, backfill job, rate limits. */
   detectorKeyPrefix: string;
   connectTimeoutMs: number;

@@ -9,7 +9,10 @@ export interface KnownUserKeys {
   loadedKeyPrefix: string;
 }
 
-/** SMISMEMBER per batch for the known set, pipelined EXISTS for loaded_users, SADD/SREM. */
+/**
+ * SMISMEMBER per batch for the known set (one key), EXISTS for loaded_users (pipelined on a
+ * single node, per node on a cluster), SADD/SREM.
+ */
 export class ValkeyKnownUsers implements KnownUsers {
   constructor(
     private readonly connection: ValkeyConnection,
@@ -25,6 +28,11 @@ export class ValkeyKnownUsers implements KnownUsers {
   async areLoaded(userIds: readonly string[]): Promise<boolean[]> {
     if (userIds.length === 0) return [];
     const { client } = this.connection;
+    if (this.connection.cluster) {
+      // The keys are spread over every slot: one EXISTS each, auto-pipelined into one write per node.
+      const replies = await this.connection.call('EXISTS', () => Promise.all(userIds.map((id) => client.exists(this.keys.loadedKeyPrefix + id))));
+      return replies.map((value) => value === 1);
+    }
     const pipeline = client.pipeline();
     for (const id of userIds) pipeline.exists(this.keys.loadedKeyPrefix + id);
     const replies = await this.connection.call('EXISTS', () => pipeline.exec());

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Valkey } from 'iovalkey';
+import type { Cluster, Valkey } from 'iovalkey';
 import { createRolloutTest } from '../src/flags/bucketing.js';
 
 export const FLAG = 'consumer_graph_ingestion';
@@ -35,7 +35,7 @@ export async function writeCandidates(dir: string, count: number): Promise<strin
 }
 
 /** Marks every other enabled user as known, so half the enabled users still need a send. */
-export async function seedKnown(valkey: Valkey, key: string, candidates: number): Promise<{ enabled: number; known: number }> {
+export async function seedKnown(valkey: Valkey | Cluster, key: string, candidates: number): Promise<{ enabled: number; known: number }> {
   const segment = new Set(Array.from({ length: SEGMENT_SIZE }, (_, i) => candidateId((i * 97) % candidates)));
   const inRollout = createRolloutTest(FLAG, PERCENTAGE, { algorithm: 'flipper' });
   await valkey.del(key);

@@ -12,6 +12,8 @@ import { FLAG } from './fixtures.js';
 
 export interface PipelineBenchOptions {
   valkeyUrl: string;
+  /** valkeyUrl is a seed node of a cluster. */
+  cluster?: boolean;
   knownSetKey: string;
   candidatesFile: string;
   rulesFile: string;
@@ -22,7 +24,7 @@ export async function runPipelineOnce(options: PipelineBenchOptions): Promise<{ 
   const logger = silentLogger();
   const idPattern = new RegExp(DEFAULT_ID_PATTERN);
   const snapshot = await loadFlagRules({ location: options.rulesFile, expectedFlag: FLAG, idPattern, logger });
-  const store = new ValkeyStateStore({ url: options.valkeyUrl, knownSetKey: options.knownSetKey, loadedKeyPrefix: 'bench:loaded:', detectorKeyPrefix: 'bench:detector:', connectTimeoutMs: 5000 });
+  const store = new ValkeyStateStore({ url: options.valkeyUrl, cluster: options.cluster ?? false, knownSetKey: options.knownSetKey, loadedKeyPrefix: 'bench:loaded:', detectorKeyPrefix: 'bench:detector:', connectTimeoutMs: 5000 });
   await store.ping();
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
   const started = performance.now();

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { Valkey } from 'iovalkey';
+import { Cluster, Valkey } from 'iovalkey';
 import { runCli } from './cli-peak-rss.js';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +10,13 @@ import { runNaive } from './naive.js';
 import { runPipelineOnce } from './pipeline.js';
 import { seedSnowflake, snowflakeEnv } from './snowflake.js';
 import { runValkeyBenchmark } from './valkey-benchmark.js';
+import { benchKnownSetSharding } from './known-set-sharding.js';
 import { benchRateLimits } from './rate-limit.js';
 
 /**
  * `npm run bench`, one run against the local services:
- * 1. detection throughput on 1M file candidates beside the naive loop and valkey-benchmark;
+ * 1. detection throughput on 1M file candidates beside the naive loop and valkey-benchmark, on
+ *    a single Valkey node and on a 3-primary cluster (beside valkey-benchmark --cluster);
  * 2. the same 1M users from Snowflake (local server) beside the file source, both through the CLI;
  * 3. the http flag checker's checks/s at its default concurrency;
  * 4. peak RSS of the CLI at 10M file candidates;
@@ -25,10 +27,11 @@ import { benchRateLimits } from './rate-limit.js';
  * A table on stderr; one JSON line on stdout, last.
  */
 const valkeyUrl = process.env.FFD_TEST_VALKEY_URL;
+const valkeyClusterUrl = process.env.FFD_TEST_VALKEY_CLUSTER_URL;
 const snowflakeUrl = process.env.FFD_TEST_SNOWFLAKE_URL;
 const awsEndpoint = process.env.FFD_TEST_AWS_ENDPOINT;
 const kafkaBrokers = process.env.FFD_TEST_KAFKA_BROKERS;
-if (!valkeyUrl || !snowflakeUrl || !awsEndpoint || !kafkaBrokers) throw new Error('run `npm run bench`, which starts the services');
+if (!valkeyUrl || !valkeyClusterUrl || !snowflakeUrl || !awsEndpoint || !kafkaBrokers) throw new Error('run `npm run bench`, which starts the services');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const dir = benchDir();
@@ -50,6 +53,27 @@ const pipelinePerS = MILLION / median;
 log(`pipeline: ${timings.map((t) => t.toFixed(2)).join(' / ')} s per 1M (median ${median.toFixed(2)} s)`);
 const naivePerS = await runNaive({ valkeyUrl, knownSetKey, candidatesFile, rulesFile, sample: 20_000 });
 const valkeyBenchmarkPerS = runValkeyBenchmark(valkeyUrl, knownSetKey);
+const knownSetBytes = Number(await valkey.call('MEMORY', 'USAGE', knownSetKey, 'SAMPLES', '0'));
+
+// 1b. The same on the cluster: the known set is one key (one slot; valkey-benchmark --cluster needs
+// its hash tag), the loaded_users lookups spread over every slot.
+const seedNode = new URL(valkeyClusterUrl);
+const cluster = new Cluster([{ host: seedNode.hostname, port: Number(seedNode.port) }]);
+const clusterKey = '{bench}:known_enabled_users';
+await seedKnown(cluster, clusterKey, MILLION);
+const onCluster = { valkeyUrl: valkeyClusterUrl, cluster: true, knownSetKey: clusterKey, candidatesFile, rulesFile };
+await runPipelineOnce(onCluster);
+const clusterTimings: number[] = [];
+for (let i = 0; i < 3; i++) clusterTimings.push((await runPipelineOnce(onCluster)).seconds);
+const clusterMedian = [...clusterTimings].sort((a, b) => a - b)[1] as number;
+const clusterPerS = MILLION / clusterMedian;
+log(`pipeline on the cluster: ${clusterTimings.map((t) => t.toFixed(2)).join(' / ')} s per 1M (median ${clusterMedian.toFixed(2)} s)`);
+// --cluster replaces a literal {tag} with one per primary and spreads its clients over them all:
+// what the whole cluster can do, where our known set sits on one slot.
+const valkeyBenchmarkClusterPerS = runValkeyBenchmark(valkeyClusterUrl, '{tag}:known_enabled_users', { cluster: true });
+await cluster.del(clusterKey);
+const sharding = await benchKnownSetSharding(cluster, Array.from({ length: MILLION }, (_, i) => `user-${i}`));
+cluster.disconnect();
 
 // 2. Sources through the CLI: the same 1M users from a file and from Snowflake.
 const fileCli = runCli({ dir, valkeyUrl, knownSetKey, rulesFile, args: ['--candidates', candidatesFile] });
@@ -104,6 +128,13 @@ const result = {
   valkey_benchmark_per_s: round(valkeyBenchmarkPerS),
   ratio_vs_naive: round(pipelinePerS / naivePerS, 1),
   ratio_vs_valkey_benchmark: round(pipelinePerS / valkeyBenchmarkPerS, 3),
+  known_set_bytes_per_member: round(knownSetBytes / seeded.known, 1),
+  cluster_pipeline_per_s: round(clusterPerS),
+  cluster_valkey_benchmark_per_s: round(valkeyBenchmarkClusterPerS),
+  ratio_cluster_vs_single: round(clusterPerS / pipelinePerS, 3),
+  ratio_cluster_vs_valkey_benchmark_cluster: round(clusterPerS / valkeyBenchmarkClusterPerS, 3),
+  known_set_one_key_lookups_per_s: round(sharding.oneKeyPerS),
+  known_set_sharded_lookups_per_s: round(sharding.shardedPerS),
   peak_rss_mb_10m: round(tenMillion.peakRssMb),
   cli_file_per_s_1m: round(fileCli.perSecond),
   cli_file_peak_rss_mb_1m: round(fileCli.peakRssMb),
@@ -141,6 +172,13 @@ row('naive loop (candidates/s)', result.naive_per_s);
 row('valkey-benchmark -P 1000 SISMEMBER (/s)', result.valkey_benchmark_per_s);
 row('pipeline / naive', result.ratio_vs_naive, '≥ 50');
 row('pipeline / valkey-benchmark', result.ratio_vs_valkey_benchmark, '≥ 0.25');
+row('known set in Valkey (bytes per member)', result.known_set_bytes_per_member);
+row('pipeline on a 3-primary cluster (candidates/s)', result.cluster_pipeline_per_s);
+row('valkey-benchmark --cluster -P 1000 SISMEMBER (/s)', result.cluster_valkey_benchmark_per_s);
+row('cluster / single node', result.ratio_cluster_vs_single);
+row('cluster / valkey-benchmark --cluster', result.ratio_cluster_vs_valkey_benchmark_cluster);
+row('known-set lookups on the cluster, one key (/s)', result.known_set_one_key_lookups_per_s);
+row('known-set lookups on the cluster, 12 shards (/s)', result.known_set_sharded_lookups_per_s);
 row('peak RSS, CLI, 10M file candidates (MB)', result.peak_rss_mb_10m, '≤ 256');
 row('CLI, 1M from a file (candidates/s)', result.cli_file_per_s_1m);
 row('CLI, 1M from Snowflake (rows/s)', result.cli_snowflake_per_s_1m);

@@ -7,21 +7,23 @@
 #   scripts/services.sh down [NAME…]   stop the named servers (default: all) that this script started
 #   scripts/services.sh env            print the environment variables that point at the servers
 #
-# Servers: valkey (Valkey 8, bookworm-backports), sqs (fauxqs: SQS + S3), snowflake (fakesnow in a
-# Python venv behind scripts/snowflake-server.py), kafka (Apache Kafka 4.4, KRaft, jars from Maven
-# Central).
+# Servers: valkey (Valkey 8, bookworm-backports), valkey-cluster (six Valkey 8 nodes: three
+# primaries, three replicas), sqs (fauxqs: SQS + S3), snowflake (fakesnow in a Python venv behind
+# scripts/snowflake-server.py), kafka (Apache Kafka 4.4, KRaft, jars from Maven Central).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE="$ROOT/.cache"
 RUN="$CACHE/run"
 VALKEY_PORT=${FFD_VALKEY_PORT:-16379}
+# The cluster's six nodes listen on this port and the five after it.
+VALKEY_CLUSTER_PORT=${FFD_VALKEY_CLUSTER_PORT:-17001}
 SQS_PORT=${FFD_SQS_PORT:-14566}
 SNOWFLAKE_PORT=${FFD_SNOWFLAKE_PORT:-15080}
 SNOWFLAKE_VENV="$CACHE/snowflake-venv"
 KAFKA_PORT=19092  # fixed in scripts/kafka/server.properties (controller: 19093)
 KAFKA_LIB="$CACHE/kafka/lib"
-ALL_SERVICES=(valkey sqs snowflake kafka)
+ALL_SERVICES=(valkey valkey-cluster sqs snowflake kafka)
 
 log() { echo "services: $*" >&2; }
 
@@ -76,6 +78,31 @@ start_valkey() {
   wait_for_port valkey "$VALKEY_PORT"
 }
 
+cluster_ports() { seq "$VALKEY_CLUSTER_PORT" $((VALKEY_CLUSTER_PORT + 5)); }
+
+start_valkey-cluster() {
+  local dir="$RUN/valkey-cluster" port nodes=()
+  rm -rf "$dir" && mkdir -p "$dir"
+  : >"$RUN/valkey-cluster.pid"
+  for port in $(cluster_ports); do
+    valkey-server --port "$port" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" --cluster-node-timeout 2000 --cluster-replica-validity-factor 0 \
+      --dir "$dir" --pidfile "$dir/$port.pid" --logfile "$dir/$port.log"
+    wait_for_port valkey-cluster "$port"
+    cat "$dir/$port.pid" >>"$RUN/valkey-cluster.pid"
+    nodes+=("127.0.0.1:$port")
+  done
+  valkey-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1
+  for _ in $(seq 1 100); do
+    # Every slot served, and every replica in sync with its primary.
+    if valkey-cli -p "$VALKEY_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' \
+      && [ "$(for port in $(cluster_ports); do valkey-cli -p "$port" info replication; done | grep -c 'master_link_status:up')" = 3 ]; then return 0; fi
+    sleep 0.1
+  done
+  log "the Valkey cluster did not become ready; see $dir/create.log"
+  return 1
+}
+
 start_sqs() {
   FAUXQS_PORT="$SQS_PORT" nohup "$ROOT/scripts/use-node.sh" node "$ROOT/scripts/fauxqs-server.mjs" >"$RUN/sqs.log" 2>&1 &
   echo $! >"$RUN/sqs.pid"
@@ -108,7 +135,7 @@ start_kafka() {
   return 1
 }
 
-port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; sqs) echo "$SQS_PORT" ;; snowflake) echo "$SNOWFLAKE_PORT" ;; kafka) echo "$KAFKA_PORT" ;; esac; }
+port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; valkey-cluster) echo "$VALKEY_CLUSTER_PORT" ;; sqs) echo "$SQS_PORT" ;; snowflake) echo "$SNOWFLAKE_PORT" ;; kafka) echo "$KAFKA_PORT" ;; esac; }
 
 cmd_install() { install_valkey; install_sqs; install_snowflake; install_kafka; }
 
@@ -132,12 +159,14 @@ cmd_down() {
   [ ${#names[@]} -gt 0 ] || names=("${ALL_SERVICES[@]}")
   for name in "${names[@]}"; do
     [ -f "$RUN/$name.pid" ] || continue
-    pid=$(cat "$RUN/$name.pid")
-    if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-      log "stopped $name"
-    fi
+    # One process per line (the cluster has six).
+    while read -r pid; do
+      if kill "$pid" 2>/dev/null; then
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+      fi
+    done <"$RUN/$name.pid"
+    log "stopped $name"
     rm -f "$RUN/$name.pid"
   done
 }
@@ -145,6 +174,7 @@ cmd_down() {
 cmd_env() {
   cat <<ENV
 export FFD_TEST_VALKEY_URL=redis://127.0.0.1:$VALKEY_PORT
+export FFD_TEST_VALKEY_CLUSTER_URL=redis://127.0.0.1:$VALKEY_CLUSTER_PORT
 export FFD_TEST_AWS_ENDPOINT=http://127.0.0.1:$SQS_PORT
 export FFD_TEST_SNOWFLAKE_URL=http://127.0.0.1:$SNOWFLAKE_PORT
 export FFD_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT

@@ -1,5 +1,9 @@
+import { createRequire } from 'node:module';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+// pino-pretty (and its dependencies) only for a terminal: a run writing JSON never loads it.
+const require = createRequire(import.meta.url);
 
 export type Logger = pino.Logger;
 
@@ -11,6 +15,7 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
   const options = { level, base: { service: 'ff-detector' } };
   if (process.stderr.isTTY) {
     // Human-readable on a terminal; JSON lines everywhere else (containers, pipes, files).
+    const pretty = require('pino-pretty') as typeof PinoPretty;
     return pino(options, pretty({ destination: 2, sync: true, colorize: true, ignore: 'service,pid,hostname' }));
   }
   return pino(options, pino.destination({ fd: 2, sync: true }));

@@ -3,7 +3,6 @@ import { chooseSink } from '../config/sink-choice.js';
 import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
-import { bindMetrics, writeMetricsFile } from '../observability/metrics.js';
 import { Runtime } from '../runtime/runtime.js';
 import { pollingStrategy } from '../../strategies/polling.js';
 import { overridesFrom } from './options.js';
@@ -33,7 +32,9 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
   chooseSink(config, flags.dryRun ?? false); // refuses Valkey state with an accidental stdout sink (exit 2)
   const runtime = new Runtime(config, logger);
-  const registry = flags.metricsFile ? bindMetrics(runtime.events) : undefined;
+  // prom-client only when metrics are asked for.
+  const metrics = flags.metricsFile ? await import('../observability/metrics.js') : undefined;
+  const registry = metrics?.bindMetrics(runtime.events);
   const startedAt = new Date();
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
@@ -55,8 +56,8 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   }
   runtime.events.emit('run:finished', summary);
   if (!summary.dryRun && summary.status !== 'skipped' && runtime.storeOpened) await recordRun(runtime, summary);
-  if (registry && flags.metricsFile) {
-    await writeMetricsFile(registry, flags.metricsFile).catch((error: unknown) => logger.error({ err: error }, `cannot write metrics to ${flags.metricsFile}`));
+  if (metrics && registry && flags.metricsFile) {
+    await metrics.writeMetricsFile(registry, flags.metricsFile).catch((error: unknown) => logger.error({ err: error }, `cannot write metrics to ${flags.metricsFile}`));
   }
   await runtime.close();
   await writeLine(process.stdout, JSON.stringify(summary));

@@ -1,12 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_RUN_FAILED, EXIT_USAGE, FfError, errorMessage } from '../errors.js';
-import { backfillCommand } from './backfill.js';
-import { checkCommand } from './check.js';
-import { detectCommand } from './detect.js';
-import { runCommand } from './run.js';
-import { sampleKafkaCommand } from './sample.js';
-import { investigateKafkaCommand, investigateS3Command } from './investigate.js';
-import { statusCommand } from './status.js';
+// Commands are loaded when chosen: a run loads only what it uses (the peak RSS of a 10M-candidate
+// run is a target), and --help loads none.
 import { numberOption } from './options.js';
 
 const program = new Command('ff-detector')
@@ -48,6 +43,7 @@ sinkOption(common(program.command('detect')))
   .option('--budget <users>', 'max users enqueued this run, 0 = no limit (default 36000)', numberOption)
   .option('--metrics-file <path>', 'write Prometheus metrics of this run there (node_exporter textfile collector)')
   .action(async (flags) => {
+    const { detectCommand } = await import('./detect.js');
     process.exitCode = await detectCommand(flags);
   });
 
@@ -56,12 +52,14 @@ common(program.command('check'))
   .argument('<userIds...>')
   .option('--json', 'one JSON object per user instead of a table')
   .action(async (userIds: string[], flags) => {
+    const { checkCommand } = await import('./check.js');
     process.exitCode = await checkCommand(userIds, flags);
   });
 
 sinkOption(common(program.command('run')))
   .description('the daemon: poll on the schedule while leading; admin API, metrics, clean shutdown')
   .action(async (flags) => {
+    const { runCommand } = await import('./run.js');
     process.exitCode = await runCommand(flags);
   });
 
@@ -76,6 +74,7 @@ sinkOption(basics(program.command('backfill')))
   .option('--resume-from <file>', 'send exactly the users in a resume file written by an earlier run')
   .option('--resume-file <path>', 'where to write the users not sent (default ./ff-detector-resume-<job>.txt)')
   .action(async (flags) => {
+    const { backfillCommand } = await import('./backfill.js');
     process.exitCode = await backfillCommand(flags);
   });
 
@@ -85,6 +84,7 @@ topicSelection(basics(sample.command('kafka')), 100)
   .description('sample the flag topic as NDJSON {topic, partition, offset, timestamp, key, headers, value, valueEncoding}')
   .option('--out <file>', 'write there instead of stdout')
   .action(async (flags) => {
+    const { sampleKafkaCommand } = await import('./sample.js');
     process.exitCode = await sampleKafkaCommand(flags);
   });
 
@@ -99,6 +99,7 @@ basics(investigate.command('s3'))
   .addOption(new Option('--format <format>', 'md for people, json for machines').choices(['md', 'json']).default('md'))
   .option('--show-values', 'show user IDs and secret-looking values in examples instead of redacting them')
   .action(async (flags) => {
+    const { investigateS3Command } = await import('./investigate.js');
     process.exitCode = await investigateS3Command(flags);
   });
 
@@ -108,6 +109,7 @@ topicSelection(basics(investigate.command('kafka')), 1000)
   .addOption(new Option('--format <format>', 'md for people, json for machines').choices(['md', 'json']).default('md'))
   .option('--show-values', 'show user IDs and secret-looking values in examples instead of redacting them')
   .action(async (flags) => {
+    const { investigateKafkaCommand } = await import('./investigate.js');
     process.exitCode = await investigateKafkaCommand(flags);
   });
 
@@ -116,6 +118,7 @@ common(program.command('status'))
   .option('--json', 'one JSON summary per line instead of the table')
   .option('--limit <n>', 'how many runs (default 10)', numberOption)
   .action(async (flags) => {
+    const { statusCommand } = await import('./status.js');
     process.exitCode = await statusCommand(flags);
   });
 

@@ -1,9 +1,15 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
-/** Writes one line and waits until the stream took it, so nothing is lost at exit. */
-export async function writeLine(out: Writable, line: string): Promise<void> {
-  if (!out.write(`${line}\n`)) await once(out, 'drain');
+/**
+ * Writes one line and waits until it (and everything written before it) has been handed to the
+ * operating system. A pipe's writes can still be buffered in the process when write() returns
+ * true, and the CLI exits explicitly right after its summary: waiting only for 'drain' lost the
+ * summary line of a 10M-candidate dry run piped into `tail`.
+ */
+export function writeLine(out: Writable, line: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.write(`${line}\n`, (error) => (error ? reject(error) : resolve()));
+  });
 }
 
 /** Left-aligned columns, two spaces apart, for people reading a terminal. */

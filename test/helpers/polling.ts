@@ -11,10 +11,15 @@ import { sqsClient, uniqueName, valkeyUrl } from './services.js';
 
 /** One test's private slice of the shared servers: its own Valkey keys and files. */
 export class PollingFixture {
-  readonly prefix = uniqueName('inv');
   readonly dir = tempDir();
-  readonly knownKey = `${this.prefix}:known`;
-  readonly loadedPrefix = `${this.prefix}:loaded:`;
+  readonly knownKey: string;
+  readonly loadedPrefix: string;
+
+  /** `prefix` of every key; a hash tag (`{tag}`) puts them all in one cluster slot. */
+  constructor(readonly prefix = uniqueName('inv')) {
+    this.knownKey = `${prefix}:known`;
+    this.loadedPrefix = `${prefix}:loaded:`;
+  }
 
   writeCandidates(ids: string[]): string {
     const file = path.join(this.dir, 'candidates.txt');
@@ -36,6 +41,8 @@ export class PollingFixture {
     rateLimit?: number;
     budget?: number;
     valkey?: string;
+    /** `valkey` is a seed node of a cluster. */
+    cluster?: boolean;
     sqs?: SQSClient;
     signal?: AbortSignal;
     safety?: Record<string, unknown>;
@@ -47,6 +54,7 @@ export class PollingFixture {
         flags: { rules: options.rules },
         state: {
           valkeyUrl: options.valkey ?? valkeyUrl(),
+          valkeyCluster: options.cluster ?? false,
           knownSetKey: this.knownKey,
           loadedKeyPrefix: this.loadedPrefix,
           detectorKeyPrefix: `${this.prefix}:detector:`,

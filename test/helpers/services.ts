@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Valkey } from 'iovalkey';
+import { Cluster, Valkey } from 'iovalkey';
 
 /**
  * Where the real test servers are: set by scripts/with-services.sh (npm test). Integration tests
@@ -14,6 +14,8 @@ function required(name: string): string {
 }
 
 export const valkeyUrl = (): string => required('FFD_TEST_VALKEY_URL');
+/** A seed node of the test cluster (three primaries, three replicas). */
+export const valkeyClusterUrl = (): string => required('FFD_TEST_VALKEY_CLUSTER_URL');
 export const awsEndpoint = (): string => required('FFD_TEST_AWS_ENDPOINT');
 
 /** Environment for a child ff-detector process talking to the local SQS/S3 server. */
@@ -40,6 +42,24 @@ export function s3Client(endpoint = awsEndpoint()): S3Client {
 export function valkeyClient(): Valkey {
   return new Valkey(valkeyUrl());
 }
+
+export function valkeyClusterClient(seedUrl = valkeyClusterUrl()): Cluster {
+  const seed = new URL(seedUrl);
+  return new Cluster([{ host: seed.hostname, port: Number(seed.port) }]);
+}
+
+/** Where the state-store tests run: a single node and a cluster, each with a client to check on it. */
+export interface ValkeyTarget {
+  name: string;
+  cluster: boolean;
+  url(): string;
+  client(): Valkey | Cluster;
+}
+
+export const VALKEY_TARGETS: ValkeyTarget[] = [
+  { name: 'a single Valkey node', cluster: false, url: valkeyUrl, client: valkeyClient },
+  { name: 'a Valkey cluster', cluster: true, url: valkeyClusterUrl, client: () => valkeyClusterClient() },
+];
 
 /** Unique per test, so test files can share one server and run in parallel. */
 export function uniqueName(prefix = 'test'): string {

@@ -7,7 +7,7 @@ import { RunLease } from '../../src/state/run-lease.js';
 import type { StateStore } from '../../src/state/types.js';
 import { ValkeyStateStore } from '../../src/state/valkey/index.js';
 import { tempDir } from '../helpers/files.js';
-import { uniqueName, valkeyClient, valkeyUrl, waitFor } from '../helpers/services.js';
+import { uniqueName, valkeyClient, valkeyClusterClient, valkeyClusterUrl, valkeyUrl, waitFor } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const valkey = valkeyClient();
@@ -20,9 +20,12 @@ interface Adapter {
 
 const message = { reason: 'r', lookbackDays: 365, priority: 'low', requestIdPrefix: 'p' };
 
-function valkeyStore(prefix = uniqueName('conf'), url = valkeyUrl()): ValkeyStateStore {
-  return new ValkeyStateStore({ url, knownSetKey: `${prefix}:known`, loadedKeyPrefix: `${prefix}:loaded:`, detectorKeyPrefix: `${prefix}:d:`, connectTimeoutMs: 2000 });
+function valkeyStore(prefix = uniqueName('conf'), url = valkeyUrl(), cluster = false): ValkeyStateStore {
+  return new ValkeyStateStore({ url, cluster, knownSetKey: `${prefix}:known`, loadedKeyPrefix: `${prefix}:loaded:`, detectorKeyPrefix: `${prefix}:d:`, connectTimeoutMs: 2000 });
 }
+
+const cluster = valkeyClusterClient();
+afterAll(() => cluster.quit());
 
 const adapters: Adapter[] = [
   {
@@ -30,6 +33,13 @@ const adapters: Adapter[] = [
     open() {
       const prefix = uniqueName('conf');
       return { store: valkeyStore(prefix), markLoaded: async (id) => void (await valkey.set(`${prefix}:loaded:${id}`, '1', 'EX', 60)) };
+    },
+  },
+  {
+    name: 'ValkeyStateStore (real cluster: three primaries, three replicas)',
+    open() {
+      const prefix = uniqueName('conf');
+      return { store: valkeyStore(prefix, valkeyClusterUrl(), true), markLoaded: async (id) => void (await cluster.set(`${prefix}:loaded:${id}`, '1', 'EX', 60)) };
     },
   },
   {
@@ -66,6 +76,14 @@ describe.each(adapters)('$name conformance', (adapter) => {
     const { store, markLoaded } = adapter.open();
     if (markLoaded) await markLoaded('l1');
     expect(await store.known.areLoaded(['l1', 'l2'])).toEqual([Boolean(markLoaded), false]);
+    await store.close();
+  });
+
+  it('answers loaded_users for 1,000 IDs spread over every slot, in order', async () => {
+    const { store, markLoaded } = adapter.open();
+    const ids = Array.from({ length: 1000 }, (_, i) => `spread-${i}`);
+    if (markLoaded) for (const id of ids.filter((_, i) => i % 7 === 0)) await markLoaded(id);
+    expect(await store.known.areLoaded(ids)).toEqual(ids.map((_, i) => Boolean(markLoaded) && i % 7 === 0));
     await store.close();
   });
 

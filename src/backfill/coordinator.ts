@@ -208,7 +208,7 @@ export class BackfillCoordinator {
         return;
       }
       const final = result.status === 'cancelled' && this.stopping && (await jobs.current())?.status !== 'cancelling' ? 'interrupted' : result.status;
-      await jobs.update(jobId, { status: final === 'running' ? 'failed' : final, error: result.error, owner: null });
+      await jobs.update(jobId, { status: final, error: result.error, owner: null });
       const record = await jobs.current();
       logger.info({ job: record }, `admin backfill ${final}: sent ${record?.sent ?? result.sent}/${record?.total ?? result.total}, ${record?.remaining ?? 0} remaining`);
     } catch (error) {

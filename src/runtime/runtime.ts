@@ -111,8 +111,9 @@ export class Runtime {
   async createLimiter(dryRun: boolean, sink: MessageSink): Promise<RateLimiter | undefined> {
     if (dryRun) return undefined;
     const { enqueue, sqs, state } = this.config;
-    const store = await this.openStore();
-    if (store instanceof ValkeyStateStore && sqs.queueUrl && chooseSink(this.config, false) === 'sqs') {
+    const shared = state.valkeyUrl !== null && sqs.queueUrl !== null && chooseSink(this.config, false) === 'sqs';
+    const store = shared ? await this.openStore() : undefined;
+    if (store instanceof ValkeyStateStore && sqs.queueUrl) {
       const queue = queueIdentity(sqs.queueUrl, sqs.region);
       return new ValkeyRateLimiter(store.connection, { prefix: state.detectorKeyPrefix, queue, ratePerSecond: enqueue.rateLimit, maxBatch: sink.maxBatchSize });
     }

@@ -23,6 +23,23 @@ export interface RateLimiter {
   acquire(wanted: number, signal?: AbortSignal): Promise<Grant>;
 }
 
+/**
+ * Hands out a limiter's grants one caller at a time, in arrival order (both limiters). A caller
+ * that gives up (aborted) does not hold up the next.
+ */
+export class GrantQueue {
+  private turn: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly maxGrant: () => number) {}
+
+  take(wanted: number, wait: (want: number) => Promise<Grant>): Promise<Grant> {
+    if (!Number.isInteger(wanted) || wanted < 1) throw new RangeError(`wanted must be a positive integer, got ${wanted}`);
+    const mine = this.turn.then(() => wait(Math.min(wanted, this.maxGrant())));
+    this.turn = mine.catch(() => undefined);
+    return mine;
+  }
+}
+
 interface SendRecord {
   at: number;
   count: number;
@@ -41,7 +58,7 @@ export class LocalRateLimiter implements RateLimiter {
   private recent: SendRecord[] = [];
   private head = 0;
   private inWindow = 0;
-  private turn: Promise<unknown> = Promise.resolve();
+  private readonly grants = new GrantQueue(() => this.policy.burst);
 
   constructor(
     readonly ratePerSecond: number,
@@ -59,10 +76,7 @@ export class LocalRateLimiter implements RateLimiter {
   }
 
   acquire(wanted: number, signal?: AbortSignal): Promise<Grant> {
-    if (!Number.isInteger(wanted) || wanted < 1) throw new RangeError(`wanted must be a positive integer, got ${wanted}`);
-    const mine = this.turn.then(() => this.waitFor(Math.min(wanted, this.policy.burst), signal));
-    this.turn = mine.catch(() => undefined);
-    return mine;
+    return this.grants.take(wanted, (want) => this.waitFor(want, signal));
   }
 
   private async waitFor(want: number, signal?: AbortSignal): Promise<Grant> {

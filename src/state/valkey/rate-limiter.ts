@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { ratePolicy } from '../../send/rate-policy.js';
-import type { Grant, RateLimiter } from '../../send/rate-limiter.js';
+import { GrantQueue, type Grant, type RateLimiter } from '../../send/rate-limiter.js';
 import { formatQueueIdentity, type QueueIdentity } from '../../sink/queue-identity.js';
 import { MINUTE, systemClock, type Clock } from '../../time.js';
 import type { ValkeyConnection } from './connection.js';
@@ -115,7 +115,7 @@ export class ValkeyRateLimiter implements RateLimiter {
   private readonly sender = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly idleMs: number;
   private readonly clock: Clock;
-  private turn: Promise<unknown> = Promise.resolve();
+  private readonly grants = new GrantQueue(() => this.maxGrant);
 
   constructor(
     private readonly connection: ValkeyConnection,
@@ -132,10 +132,7 @@ export class ValkeyRateLimiter implements RateLimiter {
   }
 
   acquire(wanted: number, signal?: AbortSignal): Promise<Grant> {
-    if (!Number.isInteger(wanted) || wanted < 1) throw new RangeError(`wanted must be a positive integer, got ${wanted}`);
-    const mine = this.turn.then(() => this.waitFor(Math.min(wanted, this.maxGrant), signal));
-    this.turn = mine.catch(() => undefined);
-    return mine;
+    return this.grants.take(wanted, (want) => this.waitFor(want, signal));
   }
 
   private async waitFor(want: number, signal?: AbortSignal): Promise<Grant> {

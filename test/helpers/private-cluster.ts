@@ -20,24 +20,32 @@ interface Node {
 export class PrivateCluster {
   private readonly killed = new Set<number>();
 
-  private constructor(private readonly nodes: Node[]) {}
+  private constructor(
+    private readonly nodes: Node[],
+    private readonly tlsArgs: string[],
+  ) {}
 
-  static async start(basePort: number): Promise<PrivateCluster> {
+  /** With `tls`, every node (and the cluster bus, and replication) speaks TLS only. */
+  static async start(basePort: number, tls?: { cert: string; key: string }): Promise<PrivateCluster> {
+    const tlsArgs = tls ? ['--tls', '--cacert', tls.cert] : [];
     const dir = tempDir('ffd-cluster-');
     const nodes: Node[] = [];
     for (let port = basePort; port < basePort + 6; port++) {
       const nodeDir = path.join(dir, String(port));
       mkdirSync(nodeDir);
+      const listen = tls
+        ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.cert, '--tls-auth-clients', 'no', '--tls-cluster', 'yes', '--tls-replication', 'yes']
+        : ['--port', String(port)];
       const child = spawn(
         'valkey-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-node-timeout', '2000', '--cluster-replica-validity-factor', '0', '--dir', nodeDir],
+        [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-node-timeout', '2000', '--cluster-replica-validity-factor', '0', '--dir', nodeDir],
         { stdio: 'ignore' },
       );
       nodes.push({ port, process: child });
     }
-    const cluster = new PrivateCluster(nodes);
+    const cluster = new PrivateCluster(nodes, tlsArgs);
     for (const node of nodes) await waitFor(async () => (await cluster.cli(node.port, 'PING').catch(() => '')) === 'PONG', `node ${node.port} to start`);
-    await run('valkey-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '1', '--cluster-yes']);
+    await run('valkey-cli', [...tlsArgs, '--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '1', '--cluster-yes']);
     await cluster.waitUntilHealthy();
     return cluster;
   }
@@ -48,7 +56,7 @@ export class PrivateCluster {
   }
 
   async cli(port: number, ...args: string[]): Promise<string> {
-    return (await run('valkey-cli', ['-p', String(port), ...args])).stdout.trim();
+    return (await run('valkey-cli', [...this.tlsArgs, '-p', String(port), ...args])).stdout.trim();
   }
 
   /** Every slot served, and every replica in sync with its primary (else a failover loses data). */
@@ -94,7 +102,7 @@ export class PrivateCluster {
   /** Moves `slots` slots (lowest first) from one primary to another, live. */
   async reshard(fromPort: number, toPort: number, slots: number): Promise<void> {
     const [from, to] = [await this.nodeId(fromPort), await this.nodeId(toPort)];
-    await run('valkey-cli', ['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', from, '--cluster-to', to, '--cluster-slots', String(slots), '--cluster-yes']);
+    await run('valkey-cli', [...this.tlsArgs, '--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', from, '--cluster-to', to, '--cluster-slots', String(slots), '--cluster-yes']);
   }
 
   async primaries(): Promise<number[]> {

@@ -25,6 +25,7 @@ export class ValkeyConnection {
   private connecting: Promise<void> | undefined;
   private closed = false;
   private lastConnectionError: Error | undefined;
+  private lastNodeError: string | undefined;
   private readonly database: number;
 
   constructor(
@@ -39,6 +40,11 @@ export class ValkeyConnection {
     // them. The last one is kept because a failed connect() only says "Connection is closed".
     this.client.on('error', (error: Error) => {
       this.lastConnectionError = error;
+    });
+    // A cluster reports why a node refused it (WRONGPASS, a TLS error) only as a node error; its
+    // own error then just says it could not load the slots.
+    this.client.on('node error', (error: Error, node: string) => {
+      this.lastNodeError = `${errorMessage(error)} (node ${node})`;
     });
   }
 
@@ -107,9 +113,11 @@ export class ValkeyConnection {
 
   private async open(): Promise<void> {
     try {
-      await this.client.connect();
+      this.lastNodeError = undefined;
+      await this.withDeadline(this.client.connect());
     } catch (error) {
-      throw toStateError('connect', this.lastConnectionError ?? error, this.options.url);
+      const cause = errorMessage(this.lastConnectionError ?? error);
+      throw toStateError('connect', new Error(this.lastNodeError ? `${cause}: ${this.lastNodeError}` : cause), this.options.url);
     }
     // iovalkey reports a failed SELECT as an 'error' event and stays on database 0: check.
     if (this.database !== 0) await this.checkDatabase();
@@ -121,6 +129,23 @@ export class ValkeyConnection {
     if (selected === this.database) return;
     this.client.disconnect();
     throw new FfError('CONFIG_INVALID', `Valkey at ${redactUrl(this.options.url)} has no database ${this.database} (state.valkeyUrl): ${errorMessage(this.lastConnectionError)}`);
+  }
+
+  /**
+   * A cluster client whose nodes refuse it (a wrong password) can leave connect() pending with
+   * nothing left to wake the process, which then exits mid-run (code 13) without its summary: a
+   * connect gets a deadline of its own, and the client is dropped when it passes.
+   */
+  private withDeadline(connecting: Promise<void>): Promise<void> {
+    const limit = 2 * this.options.connectTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.client.disconnect();
+        reject(new Error(`not connected within ${limit} ms`));
+      }, limit);
+    });
+    return Promise.race([connecting, deadline]).finally(() => clearTimeout(timer));
   }
 
   /**

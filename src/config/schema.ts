@@ -115,6 +115,12 @@ export const configSchema = z
         /** Flag rules file (YAML or JSON): local path or s3:// URI. */
         rules: z.string().min(1).default('config/flag-rules.yaml'),
         http: httpCheckerSchema.nullable().default(null),
+        /**
+         * A referenced user list (segment, exclusions, users) with lines that are not IDs stops
+         * the run (exit 2): an exclusion list read as garbage would widen the rollout. true: skip
+         * those lines with a warning.
+         */
+        allowInvalidListEntries: z.boolean().default(false),
       })
       .strict()
       .refine((flags) => flags.checker !== 'http' || flags.http !== null, { message: 'checker "http" needs flags.http', path: ['http'] })

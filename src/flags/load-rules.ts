@@ -13,6 +13,8 @@ const MAX_RULES_FILE_BYTES = 64 * 1024 * 1024;
 
 export interface LoadRulesOptions {
   location: string;
+  /** Skip lines of a referenced list that are not IDs instead of refusing the rules. */
+  allowInvalidListEntries?: boolean;
   /** The configured target flag; a rules file for another flag is refused. */
   expectedFlag: string;
   idPattern: RegExp;
@@ -63,14 +65,23 @@ function parseRules(text: string, location: string): FlagRulesFile {
     throw new ValidationError('RULES_INVALID', `flag rules ${location}`, [`not valid YAML/JSON: ${errorMessage(error)}`]);
   }
   const parsed = flagRulesSchema.safeParse(value ?? {});
-  if (!parsed.success) {
-    throw new ValidationError(
-      'RULES_INVALID',
-      `flag rules ${location}`,
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
-    );
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  const allowUnknown = parsed.success && parsed.data.allowUnknownKeys;
+  if (!allowUnknown && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const key of Object.keys(value).filter((name) => !KNOWN_KEYS.includes(name))) {
+      const near = KNOWN_KEYS.find((known) => normalise(known) === normalise(key));
+      problems.push(`${key}: unknown key${near ? ` (did you mean ${near}?)` : ''}; set allowUnknownKeys: true for a snapshot with extras of its own`);
+    }
   }
+  if (!parsed.success || problems.length > 0) throw new ValidationError('RULES_INVALID', `flag rules ${location}`, problems);
   return parsed.data;
+}
+
+const KNOWN_KEYS = Object.keys(flagRulesSchema.shape);
+
+/** `excluded_users`, `ExcludedUsers` and `excludedUsers` are the same to a person. */
+function normalise(key: string): string {
+  return key.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
 async function readWhole(location: string, deps: InputDeps): Promise<string> {
@@ -93,20 +104,34 @@ function referenceLocation(reference: string, rulesLocation: string): string {
   return path.resolve(path.dirname(rulesLocation), reference);
 }
 
+/**
+ * A referenced list. One that cannot be read, or holds lines that are not IDs (a UTF-16 file, a
+ * CSV by mistake), refuses the rules (exit 2; a daemon keeps its previous rules): the run must not
+ * go on with exclusions or segments it could not read. `allowInvalidListEntries` skips such
+ * lines with a warning instead.
+ */
 async function readIdList(location: string, field: string, options: LoadRulesOptions, deps: InputDeps): Promise<string[]> {
   const ids: string[] = [];
   let invalid = 0;
   const examples: string[] = [];
-  for await (const batch of splitLines(openInput(location, deps), location, 10_000)) {
-    for (let i = 0; i < batch.ids.length; i++) {
-      const id = batch.ids[i] as string;
-      if (options.idPattern.test(id)) ids.push(id);
-      else if (invalid++ < 5) examples.push(`line ${batch.positions[i]}`);
+  try {
+    for await (const batch of splitLines(openInput(location, deps), location, 10_000)) {
+      for (let i = 0; i < batch.ids.length; i++) {
+        const id = batch.ids[i] as string;
+        if (options.idPattern.test(id)) ids.push(id);
+        else if (invalid++ < 5) examples.push(`line ${batch.positions[i]}`);
+      }
+      for (const rejected of batch.rejected) if (invalid++ < 5) examples.push(`line ${rejected.position}: ${rejected.reason}`);
     }
-    for (const rejected of batch.rejected) if (invalid++ < 5) examples.push(`line ${rejected.position}`);
+  } catch (error) {
+    throw new ValidationError('RULES_INVALID', `flag rules ${options.location}`, [`${field}: cannot read ${location}: ${errorMessage(error)}`]);
   }
-  if (invalid > 0) {
-    options.logger.warn({ field, location, invalid, examples }, `ignored ${invalid} invalid IDs in the ${field} list`);
+  if (invalid > 0 && !options.allowInvalidListEntries) {
+    throw new ValidationError('RULES_INVALID', `flag rules ${options.location}`, [
+      `${field}: ${invalid} lines of ${location} are not user IDs (${examples.join(', ')}); fix the list, or set flags.allowInvalidListEntries to skip them`,
+    ]);
   }
+  if (invalid > 0) options.logger.warn({ field, location, invalid, examples }, `ignored ${invalid} invalid IDs in the ${field} list`);
+  if (ids.length === 0 && invalid > 0) options.logger.warn({ field, location }, `the ${field} list ${location} holds no valid ID`);
   return ids;
 }

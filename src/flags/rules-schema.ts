@@ -16,11 +16,13 @@ const bucketing = z.discriminatedUnion(
 );
 
 /**
- * The flag rules file (YAML or JSON). More fields are allowed and ignored, so a snapshot exported
- * from a flag system can carry its own extras.
+ * The flag rules file (YAML or JSON). A key it does not know is an error — `excluded_users` for
+ * `excludedUsers` would silently drop the exclusions — unless `allowUnknownKeys: true`, for a
+ * snapshot exported from a flag system with extras of its own (load-rules.ts checks).
  */
 export const flagRulesSchema = z
   .object({
+    allowUnknownKeys: z.boolean().default(false),
     flag: z.string().min(1),
     enabled: z.boolean(),
     users: idList.default([]),

@@ -161,7 +161,7 @@ export class Runtime {
     }
     const load = async (): Promise<FlagSnapshot> => {
       const snapshot = await loadFlagRules(
-        { location: flags.rules, expectedFlag: this.config.flag, idPattern: this.idPattern, logger: this.logger },
+        { location: flags.rules, expectedFlag: this.config.flag, idPattern: this.idPattern, logger: this.logger, allowInvalidListEntries: flags.allowInvalidListEntries },
         { objectStore: this.objectStore },
       );
       this.logger.info({ rules: flags.rules }, snapshot.describe());

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { tempDir } from './files.js';
 import { waitFor } from './services.js';
+import { slotOf } from '../../src/state/valkey/slot.js';
 
 const run = promisify(execFile);
 
@@ -120,16 +121,6 @@ export class PrivateCluster {
   private alive(): Node[] {
     return this.nodes.filter((node) => !this.killed.has(node.port) && node.process.exitCode === null);
   }
-}
-
-/** CRC16-XMODEM of `key` modulo 16384: the cluster slot of a key without a hash tag. */
-export function slotOf(key: string): number {
-  let crc = 0;
-  for (const byte of Buffer.from(key)) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
 }
 
 /** A hash tag whose keys all fall in `slot`. */

@@ -130,6 +130,7 @@ describe.each(VALKEY_TARGETS)('against $name', (target) => {
       await waitFor(async () => (await valkey.scard(fixture.knownKey)) > 0, 'a user marked before the input ended');
       writer.end(`${users(3000).join('\n')}\n${users(2000, 3000).join('\n')}\n`);
       const summary = await run;
+      expect(summary.error).toBeNull();
       expect(summary).toMatchObject({ status: 'ok', candidates: 8000, duplicates: 3000, enqueued: 5000 });
       const sent = userIdsOf(await drainQueue(queueUrl));
       expect(sent).toHaveLength(5000);

@@ -52,14 +52,44 @@ describe('FlagSnapshot precedence', () => {
 describe('flag rules files', () => {
   it('loads YAML with inline and referenced lists (relative to the rules file)', async () => {
     const dir = tempDir();
-    writeFileSync(path.join(dir, 'team.txt'), '# team\nm1\nm2\n\nBAD ID\n');
+    writeFileSync(path.join(dir, 'team.txt'), '# team\nm1\nm2\n\n');
     writeFileSync(
       path.join(dir, 'rules.yaml'),
-      'flag: f\nenabled: true\nusers: [u1]\nexcludedUsers: [m2]\nsegments:\n  team: team.txt\n  inline: [s1]\npercentage: 0\nextra: kept\n',
+      'flag: f\nenabled: true\nusers: [u1]\nexcludedUsers: [m2]\nsegments:\n  team: team.txt\n  inline: [s1]\npercentage: 0\nallowUnknownKeys: true\nextra: kept\n',
     );
     const checker = new RulesFlagChecker(await load(path.join(dir, 'rules.yaml')));
     await expect(checker.check(['u1', 'm1', 'm2', 's1', 'x'])).resolves.toEqual(['enabled', 'enabled', 'disabled', 'enabled', 'disabled']);
     expect(checker.description).toContain('team(2)');
+  });
+
+  it('refuses a key it does not know, naming the one meant, unless allowUnknownKeys', async () => {
+    const file = writeTemp('rules.yaml', 'flag: f\nenabled: true\npercentage: 100\nexcluded_users: [vip]\n');
+    const error = (await load(file).catch((e: unknown) => e)) as ValidationError;
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.problems).toEqual([expect.stringContaining('excluded_users: unknown key (did you mean excludedUsers?)')]);
+    expect(error.exitCode).toBe(2);
+  });
+
+  it.each([
+    ['a UTF-16 file', Buffer.from('\uFEFFvip-1\nvip-2\n', 'utf16le')],
+    ['a list with a line that is not an ID', Buffer.from('vip-1\nnot an id\n')],
+  ])('refuses exclusions read from %s (they would widen the rollout), unless told to skip them', async (_, content) => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'excluded.txt'), content);
+    writeFileSync(path.join(dir, 'rules.yaml'), 'flag: f\nenabled: true\npercentage: 100\nexcludedUsers: excluded.txt\n');
+    const error = (await load(path.join(dir, 'rules.yaml')).catch((e: unknown) => e)) as ValidationError;
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.problems[0]).toMatch(/^excludedUsers: \d+ lines of .*excluded\.txt are not user IDs \(line \d/);
+    const lenient = await loadFlagRules({ location: path.join(dir, 'rules.yaml'), expectedFlag: 'f', idPattern: /^[a-z0-9-]+$/, logger: silentLogger(), allowInvalidListEntries: true });
+    expect(lenient.evaluate('someone')).toBe('enabled');
+  });
+
+  it('refuses a referenced list that cannot be read (exit 2, naming the list)', async () => {
+    const file = writeTemp('rules.yaml', 'flag: f\nenabled: true\nsegments:\n  team: missing.txt\n');
+    const error = (await load(file).catch((e: unknown) => e)) as ValidationError;
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.exitCode).toBe(2);
+    expect(error.problems[0]).toMatch(/^segments\.team: cannot read .*missing\.txt/);
   });
 
   it('loads JSON, gzipped or not', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { slotOf } from '../../src/state/valkey/slot.js';
 import { queueIdentity } from '../../src/sink/queue-identity.js';
 
 describe('queueIdentity', () => {
@@ -28,5 +29,18 @@ describe('queueIdentity', () => {
 
   it('refuses a URL that is not a queue', () => {
     expect(() => queueIdentity('https://sqs.us-east-1.amazonaws.com/only-one-part', null)).toThrow(/not a queue URL/);
+  });
+});
+
+describe('slotOf', () => {
+  it.each([
+    ['foo', 12182],
+    ['bar', 5061],
+    ['{user1000}.following', 3443],
+    ['{user1000}.followers', 3443],
+    ['foo{}{bar}', 8363],
+    ['foo{{bar}}zap', 4015],
+  ])('%s is in slot %d, as the cluster computes it', (key, slot) => {
+    expect(slotOf(key)).toBe(slot);
   });
 });

@@ -193,10 +193,11 @@ function singleNodeClient(options: ValkeyConnectionOptions): Valkey {
 }
 
 /**
- * A cluster client from one seed URL. Commands to one node issued in the same tick go out as one
- * write (auto-pipelining), which is how the `loaded_users` lookups of a batch, spread over every
- * slot, stay one round trip per node. With TLS (rediss://) node addresses keep their host names,
- * so certificates match (ElastiCache and MemoryDB).
+ * A cluster client from one seed URL. No auto-pipelining: it can put commands of two nodes in one
+ * pipeline while the slot map changes, which fails them ("All keys in the pipeline should belong
+ * to the same slots allocation group"); the known-users lookups group their keys per node
+ * themselves. With TLS (rediss://) node addresses keep their host names, so certificates match
+ * (ElastiCache and MemoryDB).
  */
 function clusterClient(options: ValkeyConnectionOptions): Cluster {
   const url = new URL(options.url);
@@ -204,7 +205,6 @@ function clusterClient(options: ValkeyConnectionOptions): Cluster {
   return new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
     lazyConnect: true,
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
     clusterRetryStrategy: (attempt) => (attempt > 3 ? null : 100 * attempt),
     slotsRefreshTimeout: options.connectTimeoutMs,
     retryDelayOnFailover: 200,

@@ -1,4 +1,6 @@
+import { Cluster } from 'iovalkey';
 import { FfError } from '../../errors.js';
+import { slotOf } from './slot.js';
 import type { KnownUsers } from '../types.js';
 import { toStateError, type ValkeyConnection } from './connection.js';
 
@@ -10,8 +12,8 @@ export interface KnownUserKeys {
 }
 
 /**
- * SMISMEMBER per batch for the known set (one key), EXISTS for loaded_users (pipelined on a
- * single node, per node on a cluster), SADD/SREM.
+ * SMISMEMBER per batch for the known set (one key), EXISTS for loaded_users (one pipeline on a
+ * single node, one per node on a cluster), SADD/SREM.
  */
 export class ValkeyKnownUsers implements KnownUsers {
   constructor(
@@ -28,11 +30,7 @@ export class ValkeyKnownUsers implements KnownUsers {
   async areLoaded(userIds: readonly string[]): Promise<boolean[]> {
     if (userIds.length === 0) return [];
     const { client } = this.connection;
-    if (this.connection.cluster) {
-      // The keys are spread over every slot: one EXISTS each, auto-pipelined into one write per node.
-      const replies = await this.connection.call('EXISTS', () => Promise.all(userIds.map((id) => client.exists(this.keys.loadedKeyPrefix + id))));
-      return replies.map((value) => value === 1);
-    }
+    if (client instanceof Cluster) return this.areLoadedOnCluster(client, userIds);
     const pipeline = client.pipeline();
     for (const id of userIds) pipeline.exists(this.keys.loadedKeyPrefix + id);
     const replies = await this.connection.call('EXISTS', () => pipeline.exec());
@@ -41,6 +39,37 @@ export class ValkeyKnownUsers implements KnownUsers {
       if (error) throw toStateError('EXISTS', error);
       return value === 1;
     });
+  }
+
+  /**
+   * The keys spread over every slot, and a cluster pipeline must stay on one node: one pipeline
+   * of EXISTS per node (the client's slot map), each answered in one round trip. A MOVED during a
+   * resharding is followed by the client.
+   */
+  private async areLoadedOnCluster(client: Cluster, userIds: readonly string[]): Promise<boolean[]> {
+    const keys = userIds.map((id) => this.keys.loadedKeyPrefix + id);
+    const byNode = new Map<string, number[]>();
+    keys.forEach((key, index) => {
+      const slot = slotOf(key);
+      const node = client.slots[slot]?.join(',') ?? `slot ${slot}`;
+      byNode.set(node, [...(byNode.get(node) ?? []), index]);
+    });
+    const loaded = new Array<boolean>(keys.length).fill(false);
+    await this.connection.call('EXISTS', () =>
+      Promise.all(
+        [...byNode.values()].map(async (indexes) => {
+          const pipeline = client.pipeline();
+          for (const index of indexes) pipeline.exists(keys[index] as string);
+          const replies = await pipeline.exec();
+          if (!replies) throw new FfError('STATE_UNAVAILABLE', 'Valkey EXISTS pipeline was discarded', { retryable: true });
+          replies.forEach(([error, value], i) => {
+            if (error) throw toStateError('EXISTS', error);
+            loaded[indexes[i] as number] = value === 1;
+          });
+        }),
+      ),
+    );
+    return loaded;
   }
 
   async markKnown(userIds: readonly string[]): Promise<void> {

@@ -42,6 +42,7 @@ export async function runPipelineOnce(options: PipelineBenchOptions): Promise<{ 
       idPattern,
       dryRun: true,
       forgetDisabled: true,
+      forgetPolicy: { maxFraction: 0.1, floor: 100, released: () => Promise.resolve(false) },
       budget: 0,
       maxInFlightBatches: 8,
       sendConcurrency: 1,

@@ -3,6 +3,7 @@ export const MILLISECOND = 1;
 export const SECOND = 1000 * MILLISECOND;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
 
 /** The clock the rate limiter and retries wait on; tests pass a manual one. */
 export interface Clock {

@@ -20,7 +20,7 @@ export const pollingStrategy: Strategy = {
     const { config, logger } = runtime;
     const store = await runtime.openStore();
     const checker = await runtime.openChecker();
-    if (request.dryRun) return detect(runtime, store, checker, true, request.signal); // read-only: no lock needed
+    if (request.dryRun) return detect(runtime, store, checker, request, request.signal); // read-only: no lock needed
     const lockKey = `${config.state.detectorKeyPrefix}lock:polling`;
     const lease = await RunLease.acquire(store.locks, lockKey, logger);
     if (!lease) {
@@ -32,7 +32,7 @@ export const pollingStrategy: Strategy = {
       const held = await lagGate(runtime);
       if (held) return summaryWithoutRun('polling', 'deferred', held, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date() });
       const signal = request.signal ? AbortSignal.any([request.signal, lease.lost]) : lease.lost;
-      return await detect(runtime, store, checker, request.dryRun, signal);
+      return await detect(runtime, store, checker, request, signal);
     } finally {
       await lease.release();
     }
@@ -57,8 +57,15 @@ async function lagGate(runtime: Runtime): Promise<string | null> {
   return `deferred by the consumer-lag gate: ${verdict.reason}`;
 }
 
-async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, dryRun: boolean, signal: AbortSignal | undefined): Promise<RunSummary> {
+/** The admin API's release of the forget guard, used by the next run that needs it. */
+export const MASS_FORGET_PERMIT = 'permit:mass-forget';
+
+async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, request: RunRequest, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;
+  const { dryRun } = request;
+  // A dry run only reports what would be held; it does not use up a release.
+  const released = (): Promise<boolean> =>
+    request.allowMassForget ? Promise.resolve(true) : dryRun ? Promise.resolve(false) : store.permits.take(`${config.state.detectorKeyPrefix}${MASS_FORGET_PERMIT}`);
   const sink = await runtime.openSink(dryRun);
   const source = await runtime.openCandidateSource();
   return runDetection(
@@ -68,6 +75,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
       idPattern: runtime.idPattern,
       dryRun,
       forgetDisabled: config.state.forgetDisabled,
+      forgetPolicy: { maxFraction: config.state.maxForgetFraction, floor: config.state.maxForgetFloor, released },
       budget: config.enqueue.budget,
       maxInFlightBatches: config.state.maxInFlightBatches,
       sendConcurrency: config.sqs.concurrency,

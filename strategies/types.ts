@@ -3,6 +3,8 @@ import type { Runtime } from '../src/runtime/runtime.js';
 
 export interface RunRequest {
   dryRun: boolean;
+  /** Forget however many known users the run finds disabled (the operator's release of the forget guard). */
+  allowMassForget?: boolean;
   signal?: AbortSignal | undefined;
 }
 

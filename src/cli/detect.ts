@@ -20,6 +20,7 @@ export interface DetectFlags {
   stateFile?: string;
   logLevel?: string;
   metricsFile?: string;
+  allowMassForget?: boolean;
 }
 
 /**
@@ -42,7 +43,7 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   process.once('SIGTERM', onSignal);
   let summary: RunSummary;
   try {
-    summary = await pollingStrategy.run(runtime, { dryRun: flags.dryRun ?? false, signal: abort.signal });
+    summary = await pollingStrategy.run(runtime, { dryRun: flags.dryRun ?? false, allowMassForget: flags.allowMassForget ?? false, signal: abort.signal });
   } catch (error) {
     if (error instanceof FfError && error.exitCode !== EXIT_RUN_FAILED) {
       await runtime.close();

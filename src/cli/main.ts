@@ -42,6 +42,7 @@ sinkOption(common(program.command('detect')))
   .option('--rate-limit <msgs/s>', 'messages per second (default 10)', numberOption)
   .option('--budget <users>', 'max users enqueued this run, 0 = no limit (default 36000)', numberOption)
   .option('--metrics-file <path>', 'write Prometheus metrics of this run there (node_exporter textfile collector)')
+  .option('--allow-mass-forget', 'forget however many known users this run finds disabled (releases the forget guard for this run)')
   .action(async (flags) => {
     const { detectCommand } = await import('./detect.js');
     process.exitCode = await detectCommand(flags);

@@ -138,6 +138,10 @@ export const configSchema = z
         detectorKeyPrefix: z.string().min(1).default('backfill:detector:'),
         /** Remove known users who are now disabled, so a re-enable is detected again. */
         forgetDisabled: z.boolean().default(true),
+        /** A run that would forget more than this share of the known users it met… */
+        maxForgetFraction: z.number().min(0).max(1).default(0.1),
+        /** …and at least this many, forgets nobody until an operator releases it. */
+        maxForgetFloor: z.number().int().min(0).default(100),
         /** Candidate batches classified concurrently (each is one SMISMEMBER round trip). */
         maxInFlightBatches: positiveInt.max(64).default(8),
         connectTimeoutMs: positiveInt.default(5000),

@@ -1,4 +1,6 @@
 import { errorMessage } from '../errors.js';
+import { DAY } from '../time.js';
+import { MASS_FORGET_PERMIT } from '../../strategies/polling.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Route } from './admin-server.js';
 import type { Daemon } from './daemon.js';
@@ -33,7 +35,11 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       method: 'GET',
       path: '/status',
       mutating: false,
-      handle: async () => ({ status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), lastRuns: await daemon.lastRuns() } }),
+      handle: async () => {
+        const lastRuns = await daemon.lastRuns();
+        const held = lastRuns[0]?.status === 'held' ? { runId: lastRuns[0].runId, users: lastRuns[0].forgetHeld, reason: lastRuns[0].error } : null;
+        return { status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), forgetHold: held, lastRuns } };
+      },
     },
     {
       method: 'POST',
@@ -44,6 +50,16 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
         if (result === 'started') return { status: 202, body: { started: true, currentRun: daemon.currentRun() } };
         const reasons = { busy: 'a run is in progress', follower: 'this replica is a follower; the leader runs', stopping: 'shutting down' };
         return { status: 409, body: { error: reasons[result] } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/admin/forget-hold/release',
+      mutating: true,
+      handle: async () => {
+        // The next run that would hold its forgets goes ahead (any replica's run; within a day).
+        await (await runtime.openStore()).permits.grant(`${runtime.config.state.detectorKeyPrefix}${MASS_FORGET_PERMIT}`, DAY);
+        return { status: 202, body: { released: true, validForMs: DAY } };
       },
     },
     {

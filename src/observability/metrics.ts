@@ -32,6 +32,7 @@ export function bindMetrics(events: DetectorEventBus, registry: Registry = new R
     buckets: [1, 10, 60, 300, 900, 1800, 3600, 7200],
     registers: [registry],
   });
+  const forgetHeld = new Gauge({ name: `${prefix}forget_held_users`, help: 'Known users the last run found disabled but did not forget: too many at once (the forget guard)', labelNames: ['strategy'], registers: [registry] });
   const lastSuccess = new Gauge({ name: `${prefix}last_success_timestamp_seconds`, help: 'End of the last run with status ok', labelNames: ['strategy'], registers: [registry] });
 
   events.on('run:finished', (summary) => {
@@ -41,6 +42,7 @@ export function bindMetrics(events: DetectorEventBus, registry: Registry = new R
     skips.inc({ strategy, reason: 'known' }, summary.alreadyKnown);
     skips.inc({ strategy, reason: 'loaded' }, summary.alreadyLoaded);
     runs.observe({ strategy, status: summary.status }, summary.durationMs / 1000);
+    forgetHeld.set({ strategy }, summary.forgetHeld);
     if (summary.status === 'ok') lastSuccess.set({ strategy }, Date.parse(summary.startedAt) / 1000 + summary.durationMs / 1000);
   });
   const consumerLag = new Gauge({ name: `${prefix}consumer_lag_messages`, help: 'Lag of the worker consumer groups the safety gate reads', labelNames: ['group', 'topic'], registers: [registry] });

@@ -11,12 +11,16 @@ import type { MessageSink } from '../sink/types.js';
 import type { KnownUsers } from '../state/types.js';
 import { formatElapsed, systemClock, type Clock } from '../time.js';
 import { BoundedQueue } from './bounded-queue.js';
+import { ForgetGuard, type ForgetPolicy } from './forget-guard.js';
 import { SeenSet } from './seen-set.js';
 import { emptyCounts, type InvalidExample, type RunCounts, type RunStatus, type RunSummary } from './summary.js';
 import { acceptCandidates } from './validate.js';
 
 /** A progress line per this many users sent (the seed's "Sent 5000/75000 (6.7%), elapsed: 8m20s"). */
 const PROGRESS_EVERY = 1000;
+
+/** Users removed from the known set per SREM. */
+const FORGET_CHUNK = 1000;
 
 /** How long a sender waits for a full batch once the first user is queued. */
 const BATCH_LINGER_MS = 20;
@@ -41,6 +45,8 @@ export interface DetectionOptions {
   /** Write what would be sent; change no state. */
   dryRun: boolean;
   forgetDisabled: boolean;
+  /** When a run's forgets are too many to apply without a person (the forget guard). */
+  forgetPolicy: ForgetPolicy;
   /** Users enqueued at most in this run; 0 = no limit. */
   budget: number;
   maxInFlightBatches: number;
@@ -72,6 +78,8 @@ class DetectionRun {
   private readonly clock: Clock;
   private reserved = 0;
   private firstError: unknown = undefined;
+  private readonly forgets: ForgetGuard;
+  private forgetHold: string | undefined;
   private readonly runId = randomUUID();
   private startedAt = 0;
   private nextProgressLog = PROGRESS_EVERY;
@@ -83,6 +91,7 @@ class DetectionRun {
     private readonly options: DetectionOptions,
   ) {
     this.clock = deps.clock ?? systemClock;
+    this.forgets = new ForgetGuard(options.forgetPolicy);
     this.queue = new BoundedQueue(Math.max(1000, deps.sink.maxBatchSize * options.sendConcurrency * 4));
     this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock);
     this.batchSize = Math.min(deps.sink.maxBatchSize, deps.limiter?.maxGrant ?? Number.POSITIVE_INFINITY);
@@ -110,6 +119,7 @@ class DetectionRun {
     await this.guard(this.classifyAll());
     this.queue.close();
     await Promise.all(senders);
+    if (this.firstError === undefined) await this.guard(this.forgetDisabledUsers(logger));
 
     const summary: RunSummary = {
       runId,
@@ -121,7 +131,7 @@ class DetectionRun {
       durationMs: Math.round(this.clock.now() - started),
       ...this.counts,
       invalidExamples: this.examples,
-      error: this.firstError === undefined ? null : errorMessage(this.firstError),
+      error: this.firstError === undefined ? (this.forgetHold ?? null) : errorMessage(this.firstError),
     };
     if (summary.invalid > 0) logger.warn({ invalid: summary.invalid, examples: this.examples }, `${summary.invalid} invalid candidate lines`);
     if (summary.deferred > 0) logger.warn({ deferred: summary.deferred }, `${summary.deferred} users over the run budget are left for the next run`);
@@ -133,7 +143,8 @@ class DetectionRun {
   private status(): RunStatus {
     if (this.firstError instanceof FfError && this.firstError.code === 'RUN_CANCELLED') return 'cancelled';
     if (this.firstError !== undefined) return 'failed';
-    return this.counts.failed > 0 ? 'partial' : 'ok';
+    if (this.counts.failed > 0) return 'partial';
+    return this.forgetHold ? 'held' : 'ok';
   }
 
   /**
@@ -192,9 +203,10 @@ class DetectionRun {
 
     const loaded = await knownUsers.areLoaded(unknownEnabled);
     const alreadyLoaded = unknownEnabled.filter((_, i) => loaded[i]);
-    if (!dryRun) await Promise.all([knownUsers.markKnown(alreadyLoaded), knownUsers.forget(toForget)]);
+    if (!dryRun) await knownUsers.markKnown(alreadyLoaded);
     this.counts.alreadyLoaded += alreadyLoaded.length;
-    this.counts.forgotten += toForget.length;
+    // Forgotten at the end of the run, all or none (the forget guard).
+    if (forgetDisabled) this.forgets.meet(known.filter(Boolean).length, toForget);
 
     for (let i = 0; i < unknownEnabled.length; i++) {
       if (loaded[i]) continue;
@@ -204,6 +216,25 @@ class DetectionRun {
       }
       this.reserved++;
       await this.queue.push(unknownEnabled[i] as string);
+    }
+  }
+
+  /**
+   * Once every candidate was seen and the run did not fail: the known users found disabled are
+   * forgotten, unless they are too many (ForgetGuard) — then nobody is, and the run says why.
+   */
+  private async forgetDisabledUsers(logger: Logger): Promise<void> {
+    const decision = await this.forgets.decide();
+    if ('held' in decision) {
+      this.forgetHold = decision.reason;
+      this.counts.forgetHeld = decision.held;
+      logger.error({ forgetHeld: decision.held }, decision.reason);
+      return;
+    }
+    for (let i = 0; i < decision.forget.length; i += FORGET_CHUNK) {
+      const chunk = decision.forget.slice(i, i + FORGET_CHUNK);
+      if (!this.options.dryRun) await this.deps.known.forget(chunk);
+      this.counts.forgotten += chunk.length;
     }
   }
 

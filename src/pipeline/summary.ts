@@ -24,6 +24,8 @@ export interface RunCounts {
   failed: number;
   /** Known users now disabled, removed from the known set so a re-enable is detected again. */
   forgotten: number;
+  /** Known users now disabled but not forgotten: too many at once (the forget guard held them). */
+  forgetHeld: number;
   /** Over this run's budget; left un-marked for the next run. */
   deferred: number;
 }
@@ -31,9 +33,10 @@ export interface RunCounts {
 /**
  * ok: finished, nothing failed · partial: finished, some sends failed for good · failed: stopped
  * by an error · cancelled: stopped by a signal or a lost lock · skipped: another run held the lock ·
- * deferred: the safety gate held enqueueing back (consumer lag); nothing sent, nobody marked.
+ * deferred: the safety gate held enqueueing back (consumer lag); nothing sent, nobody marked ·
+ * held: finished, but too many known users were found disabled to forget without a person.
  */
-export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled' | 'skipped' | 'deferred';
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled' | 'skipped' | 'deferred' | 'held';
 
 export interface InvalidExample {
   origin: string;
@@ -69,6 +72,7 @@ export function emptyCounts(): RunCounts {
     sentUnmarked: 0,
     failed: 0,
     forgotten: 0,
+    forgetHeld: 0,
     deferred: 0,
   };
 }

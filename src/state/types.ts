@@ -22,6 +22,13 @@ export interface Locks {
   unlock(key: string, token: string): Promise<void>;
 }
 
+/** An operator's one-off permission (release a held guard for the next run), kept until used or expired. */
+export interface Permits {
+  grant(key: string, ttlMs: number): Promise<void>;
+  /** True (and the permit is gone) when it was granted and not used yet. */
+  take(key: string): Promise<boolean>;
+}
+
 /** The newest run summaries (JSON), for /status and `ff-detector status`. */
 export interface RunHistory {
   push(entry: string, keep: number): Promise<void>;
@@ -37,6 +44,7 @@ export interface StateStore {
   readonly description: string;
   readonly known: KnownUsers;
   readonly locks: Locks;
+  readonly permits: Permits;
   readonly history: RunHistory;
   readonly backfillJobs: BackfillJobStore;
   /** Fails with STATE_UNAVAILABLE when the store cannot be reached. */

@@ -6,6 +6,7 @@ export const detectionOptions = (overrides: Partial<DetectionOptions> = {}): Det
   idPattern: /^[a-z0-9-]+$/,
   dryRun: false,
   forgetDisabled: true,
+  forgetPolicy: { maxFraction: 0.1, floor: 100, released: () => Promise.resolve(false) },
   budget: 0,
   maxInFlightBatches: 4,
   sendConcurrency: 1,

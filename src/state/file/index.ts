@@ -1,7 +1,7 @@
 import type { StateStore } from '../types.js';
 import { FileBackfillJobs } from './backfill-jobs.js';
 import { JournalKnownUsers } from './known-users.js';
-import { FileLocks } from './locks.js';
+import { FileLocks, FilePermits } from './locks.js';
 import { FileRunHistory } from './run-history.js';
 
 /**
@@ -12,6 +12,7 @@ import { FileRunHistory } from './run-history.js';
 export class FileStateStore implements StateStore {
   readonly known: JournalKnownUsers;
   readonly locks: FileLocks;
+  readonly permits: FilePermits;
   readonly history: FileRunHistory;
   readonly backfillJobs: FileBackfillJobs;
   readonly description: string;
@@ -19,6 +20,7 @@ export class FileStateStore implements StateStore {
   constructor(file: string) {
     this.known = new JournalKnownUsers(file);
     this.locks = new FileLocks(file);
+    this.permits = new FilePermits(file);
     this.history = new FileRunHistory(`${file}.runs.jsonl`);
     this.backfillJobs = new FileBackfillJobs(`${file}.backfill`);
     this.description = `file ${file}`;

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Locks } from '../types.js';
+import type { Locks, Permits } from '../types.js';
 
 interface LockRecord {
   token: string;
@@ -92,5 +92,32 @@ async function readRecord(file: string): Promise<LockRecord | undefined> {
     return typeof parsed.token === 'string' && typeof parsed.expiresAt === 'number' ? (parsed as LockRecord) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Permits as files beside the journal, holding their expiry; taken by renaming them away first. */
+export class FilePermits implements Permits {
+  constructor(private readonly base: string) {}
+
+  async grant(key: string, ttlMs: number): Promise<void> {
+    const file = this.fileOf(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeAtomically(file, { token: 'permit', expiresAt: Date.now() + ttlMs, pid: process.pid });
+  }
+
+  async take(key: string): Promise<boolean> {
+    const taken = `${this.fileOf(key)}.${randomUUID()}.taken`;
+    try {
+      await rename(this.fileOf(key), taken); // one taker wins
+    } catch {
+      return false;
+    }
+    const record = await readRecord(taken);
+    await unlink(taken).catch(() => undefined);
+    return record !== undefined && record.expiresAt > Date.now();
+  }
+
+  private fileOf(key: string): string {
+    return `${this.base}.${key.replace(/[^A-Za-z0-9_.-]/g, '_')}.permit`;
   }
 }

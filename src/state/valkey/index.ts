@@ -3,7 +3,7 @@ import type { StateStore } from '../types.js';
 import { ValkeyBackfillJobs } from './backfill-jobs.js';
 import { ValkeyConnection } from './connection.js';
 import { ValkeyKnownUsers, type KnownUserKeys } from './known-users.js';
-import { ValkeyLocks, ValkeyRunHistory } from './locks.js';
+import { ValkeyLocks, ValkeyPermits, ValkeyRunHistory } from './locks.js';
 
 export interface ValkeyStateOptions extends KnownUserKeys {
   url: string;
@@ -20,6 +20,7 @@ export class ValkeyStateStore implements StateStore {
   readonly connection: ValkeyConnection;
   readonly known: ValkeyKnownUsers;
   readonly locks: ValkeyLocks;
+  readonly permits: ValkeyPermits;
   readonly history: ValkeyRunHistory;
   readonly backfillJobs: ValkeyBackfillJobs;
   readonly description: string;
@@ -28,6 +29,7 @@ export class ValkeyStateStore implements StateStore {
     this.connection = new ValkeyConnection(options, client);
     this.known = new ValkeyKnownUsers(this.connection, options);
     this.locks = new ValkeyLocks(this.connection);
+    this.permits = new ValkeyPermits(this.connection);
     this.history = new ValkeyRunHistory(this.connection, `${options.detectorKeyPrefix}runs`);
     this.backfillJobs = new ValkeyBackfillJobs(this.connection, options.detectorKeyPrefix);
     this.description = `${this.connection.description} (set ${options.knownSetKey})`;

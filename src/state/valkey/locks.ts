@@ -1,4 +1,4 @@
-import type { Locks, RunHistory } from '../types.js';
+import type { Locks, Permits, RunHistory } from '../types.js';
 import type { ValkeyConnection } from './connection.js';
 
 /** Compare-and-act scripts: only the holder of the token may extend or release a lock. */
@@ -35,5 +35,18 @@ export class ValkeyRunHistory implements RunHistory {
 
   read(count: number): Promise<string[]> {
     return this.connection.call('LRANGE', () => this.connection.client.lrange(this.key, 0, count - 1));
+  }
+}
+
+/** Permits as single keys: SET with a TTL, taken with GETDEL (one atomic step). */
+export class ValkeyPermits implements Permits {
+  constructor(private readonly connection: ValkeyConnection) {}
+
+  async grant(key: string, ttlMs: number): Promise<void> {
+    await this.connection.call('SET', () => this.connection.client.set(key, new Date().toISOString(), 'PX', ttlMs));
+  }
+
+  async take(key: string): Promise<boolean> {
+    return (await this.connection.call('GETDEL', () => this.connection.client.getdel(key))) !== null;
   }
 }

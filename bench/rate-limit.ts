@@ -45,7 +45,10 @@ async function measure(sqs: SQSClient, options: { endpoint: string; valkeyUrl: s
   const file = path.join(options.dir, `rate-${index}.txt`);
   writeFileSync(file, users.join('\n'));
   const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `bench-rate-${index}-${Date.now()}` }))).QueueUrl as string;
-  const child = spawn(LAUNCHER, ['backfill', '--user-file', file, '--rate-limit', String(rate), '--log-level', 'debug'], {
+  // Nothing consumes these queues: the backlog gate would pause the 100/s run after 5,000.
+  const config = path.join(options.dir, `rate-${index}.yaml`);
+  writeFileSync(config, 'sqs:\n  maxBacklog: 0\n');
+  const child = spawn(LAUNCHER, ['backfill', '--user-file', file, '--config', config, '--rate-limit', String(rate), '--log-level', 'debug'], {
     env: {
       ...process.env,
       AWS_REGION: 'us-east-1',

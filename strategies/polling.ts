@@ -69,7 +69,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
   const sink = await runtime.openSink(dryRun);
   const source = await runtime.openCandidateSource();
   return runDetection(
-    { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), logger, events: runtime.events },
+    { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), backlog: runtime.createBacklogGate(dryRun, sink), logger, events: runtime.events },
     {
       strategy: 'polling',
       idPattern: runtime.idPattern,

@@ -197,6 +197,7 @@ export class BackfillCoordinator {
         concurrency: sqs.concurrency,
         progressEvery: 1000,
         signal,
+        backlog: runtime.createBacklogGate(false, sink),
         onBatch: async (accepted, failed) => {
           await jobs.recordSent(jobId, accepted);
           await jobs.recordFailed(jobId, failed);

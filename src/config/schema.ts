@@ -172,6 +172,10 @@ export const configSchema = z
         requestTimeoutMs: positiveInt.default(10_000),
         /** SendMessageBatch calls in flight at once (each ≤ 10 messages). */
         concurrency: positiveInt.max(32).default(1),
+        /** Sending pauses while the queue holds more (waiting + in flight); 0 = never check. */
+        maxBacklog: z.number().int().min(0).default(5000),
+        /** How often the backlog is read while sending. */
+        backlogCheckMs: positiveInt.default(5000),
       })
       .strict()
       .prefault({}),

@@ -16,6 +16,8 @@ export interface DetectorEvents {
   'safety:lag': [lags: Array<{ group: string; topic: string; lag: number }>];
   /** A send batch waited this long for the rate limiter. */
   'send:rate-wait': [waitedMs: number];
+  /** The queue's backlog was read before sending; `paused` when above sqs.maxBacklog. */
+  'send:backlog': [reading: { backlog: number; paused: boolean }];
   /** SQS refused an entry for good. */
   'send:failed': [failure: { code: string; senderFault: boolean }];
 }

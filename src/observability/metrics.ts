@@ -52,6 +52,12 @@ export function bindMetrics(events: DetectorEventBus, registry: Registry = new R
   const rateWait = new Counter({ name: `${prefix}rate_limit_wait_seconds_total`, help: 'Time send batches waited for the rate limiter', registers: [registry] });
   events.on('send:rate-wait', (waitedMs) => rateWait.inc(waitedMs / 1000));
   events.on('send:failed', ({ code }) => sendFailures.inc({ code }));
+  const backlog = new Gauge({ name: `${prefix}queue_backlog_messages`, help: 'The queue\'s backlog (waiting + in flight) at the last reading before a send', registers: [registry] });
+  const paused = new Gauge({ name: `${prefix}sending_paused`, help: '1 while sending waits for the queue\'s backlog to fall below sqs.maxBacklog', registers: [registry] });
+  events.on('send:backlog', (reading) => {
+    backlog.set(reading.backlog);
+    paused.set(reading.paused ? 1 : 0);
+  });
   events.on('source:schema-drift', ({ table }) => schemaDrift.inc({ table }));
   return registry;
 }

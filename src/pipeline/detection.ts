@@ -5,6 +5,7 @@ import type { FlagChecker } from '../flags/types.js';
 import type { Logger } from '../logger.js';
 import type { DetectorEventBus } from '../observability/events.js';
 import { BatchSender, type RetryPolicy } from '../send/sender.js';
+import type { BacklogGate } from '../send/backlog-gate.js';
 import type { RateLimiter } from '../send/rate-limiter.js';
 import { buildUserLoadMessage, formatRequestedAt, type MessageSettings } from '../sink/message.js';
 import type { MessageSink } from '../sink/types.js';
@@ -34,6 +35,8 @@ export interface DetectionDeps {
   sink: MessageSink;
   /** Absent for --dry-run: nothing is sent, so nothing needs pacing. */
   limiter: RateLimiter | undefined;
+  /** Pauses sending while the queue's backlog is too high (sqs.maxBacklog). */
+  backlog?: BacklogGate | undefined;
   logger: Logger;
   clock?: Clock;
   events?: DetectorEventBus;
@@ -93,7 +96,7 @@ class DetectionRun {
     this.clock = deps.clock ?? systemClock;
     this.forgets = new ForgetGuard(options.forgetPolicy);
     this.queue = new BoundedQueue(Math.max(1000, deps.sink.maxBatchSize * options.sendConcurrency * 4));
-    this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock);
+    this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock, deps.backlog);
     this.batchSize = Math.min(deps.sink.maxBatchSize, deps.limiter?.maxGrant ?? Number.POSITIVE_INFINITY);
     const { signal } = options;
     const cancel = (): void => this.halt(signal?.reason instanceof FfError ? signal.reason : new FfError('RUN_CANCELLED', 'run cancelled'));

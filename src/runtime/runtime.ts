@@ -15,6 +15,7 @@ import { DetectorEventBus } from '../observability/events.js';
 import type { LagReader } from '../safety/consumer-lag.js';
 import type { Logger } from '../logger.js';
 import { LocalRateLimiter, type RateLimiter } from '../send/rate-limiter.js';
+import { BacklogGate } from '../send/backlog-gate.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
 import type { MessageSink } from '../sink/types.js';
 import { FileStateStore } from '../state/file/index.js';
@@ -118,6 +119,14 @@ export class Runtime {
       return new ValkeyRateLimiter(store.connection, { prefix: state.detectorKeyPrefix, queue, ratePerSecond: enqueue.rateLimit, maxBatch: sink.maxBatchSize });
     }
     return new LocalRateLimiter(enqueue.rateLimit, undefined, sink.maxBatchSize);
+  }
+
+  /** The backlog gate for sends to `sink` (a queue with sqs.maxBacklog set); none for --dry-run. */
+  createBacklogGate(dryRun: boolean, sink: MessageSink): BacklogGate | undefined {
+    const { maxBacklog, backlogCheckMs } = this.config.sqs;
+    if (dryRun || maxBacklog === 0 || !sink.backlog) return undefined;
+    const read = sink.backlog.bind(sink);
+    return new BacklogGate(read, maxBacklog, this.logger, backlogCheckMs, (backlog, paused) => this.events.emit('send:backlog', { backlog, paused }));
   }
 
   /**

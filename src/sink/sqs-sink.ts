@@ -1,4 +1,4 @@
-import { SQSClient, SendMessageBatchCommand, SQSServiceException } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SQSClient, SendMessageBatchCommand, SQSServiceException } from '@aws-sdk/client-sqs';
 import { FfError, errorMessage } from '../errors.js';
 import type { OutgoingMessage } from './message.js';
 import type { EntryOutcome, MessageSink } from './types.js';
@@ -91,6 +91,19 @@ export class SqsSink implements MessageSink {
       };
     }
     return outcomes;
+  }
+
+  /** ApproximateNumberOfMessages + …NotVisible (needs sqs:GetQueueAttributes). */
+  async backlog(): Promise<number> {
+    try {
+      const { Attributes = {} } = await this.client.send(
+        new GetQueueAttributesCommand({ QueueUrl: this.options.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+      );
+      return Number(Attributes.ApproximateNumberOfMessages ?? 0) + Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+    } catch (error) {
+      const failure = toSinkError(this.options.queueUrl, error);
+      throw new FfError(failure.code, `cannot read the backlog of ${this.options.queueUrl} (sqs:GetQueueAttributes, for sqs.maxBacklog): ${errorMessage(error)}`, { cause: error });
+    }
   }
 
   close(): Promise<void> {

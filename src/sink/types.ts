@@ -19,5 +19,7 @@ export interface MessageSink {
   readonly description: string;
   readonly maxBatchSize: number;
   send(messages: readonly OutgoingMessage[]): Promise<EntryOutcome[]>;
+  /** Messages waiting in the queue plus those in flight (a queue has one; stdout has none). */
+  backlog?(): Promise<number>;
   close(): Promise<void>;
 }

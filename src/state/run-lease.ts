@@ -60,7 +60,8 @@ export class RunLease {
       }
       this.lose(new FfError('RUN_CANCELLED', `lost the run lock ${this.key} to another process`));
     } catch (error) {
-      this.lose(new FfError('RUN_CANCELLED', `could not renew the run lock ${this.key}: ${errorMessage(error)}`, { cause: error }));
+      // The store is unreachable: the run fails (it did not lose its lock to someone, it cannot tell).
+      this.lose(new FfError('STATE_UNAVAILABLE', `could not renew the run lock ${this.key}: ${errorMessage(error)}`, { cause: error }));
     }
   }
 

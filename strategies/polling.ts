@@ -4,6 +4,7 @@ import { summaryWithoutRun, type RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { RunLease } from '../src/state/run-lease.js';
 import type { StateStore } from '../src/state/types.js';
+import type { ForgetPolicy } from '../src/pipeline/forget-guard.js';
 import type { RunRequest, Strategy } from './types.js';
 
 /**
@@ -60,12 +61,20 @@ async function lagGate(runtime: Runtime): Promise<string | null> {
 /** The admin API's release of the forget guard, used by the next run that needs it. */
 export const MASS_FORGET_PERMIT = 'permit:mass-forget';
 
+/**
+ * The forget guard's policy for a run: released by --allow-mass-forget, or by a permit granted
+ * through the admin API. A dry run only reports what would be held; it does not use up a permit.
+ */
+export function forgetPolicyFor(runtime: Runtime, store: StateStore, request: RunRequest): ForgetPolicy {
+  const { state } = runtime.config;
+  const released = (): Promise<boolean> =>
+    request.allowMassForget ? Promise.resolve(true) : request.dryRun ? Promise.resolve(false) : store.permits.take(`${state.detectorKeyPrefix}${MASS_FORGET_PERMIT}`);
+  return { maxFraction: state.maxForgetFraction, floor: state.maxForgetFloor, released };
+}
+
 async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, request: RunRequest, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;
   const { dryRun } = request;
-  // A dry run only reports what would be held; it does not use up a release.
-  const released = (): Promise<boolean> =>
-    request.allowMassForget ? Promise.resolve(true) : dryRun ? Promise.resolve(false) : store.permits.take(`${config.state.detectorKeyPrefix}${MASS_FORGET_PERMIT}`);
   const sink = await runtime.openSink(dryRun);
   const source = await runtime.openCandidateSource();
   return runDetection(
@@ -75,7 +84,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
       idPattern: runtime.idPattern,
       dryRun,
       forgetDisabled: config.state.forgetDisabled,
-      forgetPolicy: { maxFraction: config.state.maxForgetFraction, floor: config.state.maxForgetFloor, released },
+      forgetPolicy: forgetPolicyFor(runtime, store, request),
       budget: config.enqueue.budget,
       maxInFlightBatches: config.state.maxInFlightBatches,
       sendConcurrency: config.sqs.concurrency,

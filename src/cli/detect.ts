@@ -5,6 +5,7 @@ import { createLogger } from '../logger.js';
 import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
 import { Runtime } from '../runtime/runtime.js';
 import { pollingStrategy } from '../../strategies/polling.js';
+import type { Strategy } from '../../strategies/types.js';
 import { overridesFrom } from './options.js';
 import { writeLine } from './output.js';
 
@@ -28,7 +29,7 @@ export interface DetectFlags {
  * --dry-run), then the run summary as the last line, also when the run fails after start-up.
  * Configuration and rules errors exit 2 before any run starts.
  */
-export async function detectCommand(flags: DetectFlags): Promise<number> {
+export async function detectCommand(flags: DetectFlags, strategy: Strategy = pollingStrategy): Promise<number> {
   const logger = createLogger(flags.logLevel);
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
   chooseSink(config, flags.dryRun ?? false); // refuses Valkey state with an accidental stdout sink (exit 2)
@@ -43,14 +44,14 @@ export async function detectCommand(flags: DetectFlags): Promise<number> {
   process.once('SIGTERM', onSignal);
   let summary: RunSummary;
   try {
-    summary = await pollingStrategy.run(runtime, { dryRun: flags.dryRun ?? false, allowMassForget: flags.allowMassForget ?? false, signal: abort.signal });
+    summary = await strategy.run(runtime, { dryRun: flags.dryRun ?? false, allowMassForget: flags.allowMassForget ?? false, signal: abort.signal });
   } catch (error) {
     if (error instanceof FfError && error.exitCode !== EXIT_RUN_FAILED) {
       await runtime.close();
       throw error;
     }
-    logger.error({ err: error }, `detection run failed: ${errorMessage(error)}`);
-    summary = summaryWithoutRun('polling', 'failed', errorMessage(error), { dryRun: flags.dryRun ?? false, budget: config.enqueue.budget, startedAt });
+    logger.error({ err: error }, `${strategy.name} run failed: ${errorMessage(error)}`);
+    summary = summaryWithoutRun(strategy.name, 'failed', errorMessage(error), { dryRun: flags.dryRun ?? false, budget: config.enqueue.budget, startedAt });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

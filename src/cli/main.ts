@@ -48,6 +48,15 @@ sinkOption(common(program.command('detect')))
     process.exitCode = await detectCommand(flags);
   });
 
+common(program.command('reconcile'))
+  .description('re-check every known user against the current rules and forget the disabled (under the forget guard)')
+  .option('--dry-run', 'report what would be forgotten; change nothing')
+  .option('--allow-mass-forget', 'forget however many it finds disabled (releases the forget guard for this run)')
+  .action(async (flags) => {
+    const [{ detectCommand }, { reconcileStrategy }] = await Promise.all([import('./detect.js'), import('../../strategies/reconcile.js')]);
+    process.exitCode = await detectCommand(flags, reconcileStrategy);
+  });
+
 common(program.command('check'))
   .description('print, per user, the flag result, whether known, whether loaded_users:{id} exists')
   .argument('<userIds...>')

@@ -9,6 +9,12 @@ export const daemonSchema = z
     /** node-cron expression (5 or 6 fields); default: at minute 0 of every hour. */
     schedule: z.string().default('0 * * * *').refine((expression) => cron.validate(expression), { message: 'is not a valid cron expression' }),
     timezone: z.string().default('UTC').refine(isTimeZone, { message: 'is not an IANA time zone' }),
+    /** When the leader re-checks every known user (reconcile); null: never. Default: daily at 03:30. */
+    reconcileSchedule: z
+      .string()
+      .nullable()
+      .default('30 3 * * *')
+      .refine((expression) => expression === null || cron.validate(expression), { message: 'is not a valid cron expression' }),
     /** Start a run as soon as this replica leads, besides the schedule. */
     runAtStart: z.boolean().default(false),
     /** The leader lock's TTL: a dead leader is replaced within it. Renewed every third. */

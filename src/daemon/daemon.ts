@@ -37,6 +37,7 @@ export class Daemon {
   private readonly leaderGauge: Gauge;
   private leadership: Leadership | undefined;
   private task: ScheduledTask | undefined;
+  private upkeepTask: ScheduledTask | undefined;
   private store: StateStore | undefined;
   private active: ActiveRun | undefined;
   private stopping = false;
@@ -44,6 +45,8 @@ export class Daemon {
   constructor(
     private readonly runtime: Runtime,
     private readonly strategy: Strategy,
+    /** The known set's upkeep (reconcile), on daemon.reconcileSchedule. */
+    private readonly upkeep?: Strategy,
   ) {
     this.registry = bindMetrics(runtime.events);
     this.skippedTicks = new Counter({ name: 'ff_detector_skipped_ticks_total', help: 'Scheduled ticks not run, by reason', labelNames: ['reason'], registers: [this.registry] });
@@ -72,11 +75,15 @@ export class Daemon {
     this.leadership = new Leadership(this.store.locks, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
     await this.leadership.start();
     this.task = cron.schedule(config.daemon.schedule, () => void this.trigger('schedule'), { timezone: config.daemon.timezone, name: 'polling' });
+    const { upkeep } = this;
+    if (upkeep && config.daemon.reconcileSchedule) {
+      this.upkeepTask = cron.schedule(config.daemon.reconcileSchedule, () => void this.trigger('reconcile', upkeep), { timezone: config.daemon.timezone, name: upkeep.name });
+    }
     logger.info({ schedule: config.daemon.schedule, timezone: config.daemon.timezone, strategy: this.strategy.name, role: this.role }, 'daemon started');
   }
 
   /** Starts a run now unless one is in progress or this replica follows. */
-  trigger(trigger: string): TriggerResult {
+  trigger(trigger: string, strategy: Strategy = this.strategy): TriggerResult {
     const { logger } = this.runtime;
     if (this.stopping) return 'stopping';
     const leaderSignal = this.leadership?.signal;
@@ -91,7 +98,7 @@ export class Daemon {
     }
     const cancel = new AbortController();
     const signal = AbortSignal.any([cancel.signal, leaderSignal]);
-    const active: ActiveRun = { trigger, startedAt: new Date(), cancel, progress: { enqueued: 0, queued: 0 }, done: this.execute(trigger, signal) };
+    const active: ActiveRun = { trigger, startedAt: new Date(), cancel, progress: { enqueued: 0, queued: 0 }, done: this.execute(trigger, signal, strategy) };
     this.active = active;
     void active.done.finally(() => {
       if (this.active === active) this.active = undefined;
@@ -125,6 +132,7 @@ export class Daemon {
     const { logger } = this.runtime;
     const steps: Array<[string, () => Promise<unknown> | unknown]> = [
       ['stop the schedule', () => this.task?.destroy()],
+      ['stop the reconcile schedule', () => this.upkeepTask?.destroy()],
       ['finish the run in progress', async () => (this.cancel('shutting down') ? await this.active?.done : undefined)],
       ['release leadership', () => this.leadership?.stop()],
     ];
@@ -138,14 +146,14 @@ export class Daemon {
     this.leaderGauge.set(0);
   }
 
-  private async execute(trigger: string, signal: AbortSignal): Promise<RunSummary> {
+  private async execute(trigger: string, signal: AbortSignal, strategy: Strategy): Promise<RunSummary> {
     const { logger, config } = this.runtime;
     let summary: RunSummary;
     try {
-      summary = await this.strategy.run(this.runtime, { dryRun: false, signal });
+      summary = await strategy.run(this.runtime, { dryRun: false, signal });
     } catch (error) {
       logger.error({ err: error, trigger }, `run failed to start: ${errorMessage(error)}`);
-      summary = summaryWithoutRun(this.strategy.name, 'failed', errorMessage(error), { dryRun: false, budget: config.enqueue.budget, startedAt: new Date() });
+      summary = summaryWithoutRun(strategy.name, 'failed', errorMessage(error), { dryRun: false, budget: config.enqueue.budget, startedAt: new Date() });
     }
     this.runtime.events.emit('run:finished', summary);
     try {

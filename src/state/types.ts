@@ -10,6 +10,8 @@ export interface KnownUsers {
   /** Only for users whose message the queue accepted (or who were found loaded). */
   markKnown(userIds: readonly string[]): Promise<void>;
   forget(userIds: readonly string[]): Promise<void>;
+  /** Every member of the known set, in batches (a member may come twice on Valkey: SSCAN). */
+  scan(batchSize: number): AsyncIterable<string[]>;
 }
 
 /** Leases: one holder per key, with a TTL; only the holder's token may renew or release. */

@@ -58,6 +58,10 @@ export class MemoryKnownUsers implements KnownUsers {
     for (const id of ids) this.known.delete(id);
     return Promise.resolve();
   }
+  async *scan(batchSize: number): AsyncIterable<string[]> {
+    const members = [...this.known];
+    for (let i = 0; i < members.length; i += batchSize) yield await Promise.resolve(members.slice(i, i + batchSize));
+  }
 }
 
 /** Records every call; `respond` decides each entry's outcome (default: accepted). */

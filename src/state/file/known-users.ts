@@ -44,6 +44,12 @@ export class JournalKnownUsers implements KnownUsers {
     return this.append(userIds, '-');
   }
 
+  async *scan(batchSize: number): AsyncIterable<string[]> {
+    await this.catchUp();
+    const members = [...this.known];
+    for (let i = 0; i < members.length; i += batchSize) yield members.slice(i, i + batchSize);
+  }
+
   async close(): Promise<void> {
     await this.writer?.handle.close();
     this.writer = undefined;

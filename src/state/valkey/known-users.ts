@@ -76,6 +76,15 @@ export class ValkeyKnownUsers implements KnownUsers {
     if (userIds.length > 0) await this.connection.call('SADD', () => this.connection.client.sadd(this.keys.knownSetKey, userIds as string[]));
   }
 
+  async *scan(batchSize: number): AsyncIterable<string[]> {
+    let cursor = '0';
+    do {
+      const [next, members] = await this.connection.call('SSCAN', () => this.connection.client.sscan(this.keys.knownSetKey, cursor, 'COUNT', batchSize));
+      cursor = next;
+      if (members.length > 0) yield members;
+    } while (cursor !== '0');
+  }
+
   async forget(userIds: readonly string[]): Promise<void> {
     if (userIds.length > 0) await this.connection.call('SREM', () => this.connection.client.srem(this.keys.knownSetKey, userIds as string[]));
   }

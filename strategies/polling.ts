@@ -2,7 +2,7 @@ import type { FlagChecker } from '../src/flags/types.js';
 import { runDetection } from '../src/pipeline/detection.js';
 import { summaryWithoutRun, type RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
-import { RunLease } from '../src/state/run-lease.js';
+import { underRunLock } from './run-lock.js';
 import type { StateStore } from '../src/state/types.js';
 import type { ForgetPolicy } from '../src/pipeline/forget-guard.js';
 import type { RunRequest, Strategy } from './types.js';
@@ -18,25 +18,14 @@ export const pollingStrategy: Strategy = {
   experimental: false,
 
   async run(runtime: Runtime, request: RunRequest): Promise<RunSummary> {
-    const { config, logger } = runtime;
     const store = await runtime.openStore();
     const checker = await runtime.openChecker();
     if (request.dryRun) return detect(runtime, store, checker, request, request.signal); // read-only: no lock needed
-    const lockKey = `${config.state.detectorKeyPrefix}lock:polling`;
-    const lease = await RunLease.acquire(store.locks, lockKey, logger);
-    if (!lease) {
-      const message = `another polling run holds the lock ${lockKey}; this run is skipped`;
-      logger.warn({ lock: lockKey }, message);
-      return summaryWithoutRun('polling', 'skipped', message, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date() });
-    }
-    try {
+    return underRunLock(runtime, store, 'polling', request, async (signal) => {
       const held = await lagGate(runtime);
-      if (held) return summaryWithoutRun('polling', 'deferred', held, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date() });
-      const signal = request.signal ? AbortSignal.any([request.signal, lease.lost]) : lease.lost;
-      return await detect(runtime, store, checker, request, signal);
-    } finally {
-      await lease.release();
-    }
+      if (held) return summaryWithoutRun('polling', 'deferred', held, { dryRun: request.dryRun, budget: runtime.config.enqueue.budget, startedAt: new Date() });
+      return detect(runtime, store, checker, request, signal);
+    });
   },
 };
 

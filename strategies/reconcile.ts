@@ -1,8 +1,8 @@
 import { reconcileKnownUsers } from '../src/pipeline/reconcile.js';
-import { summaryWithoutRun, type RunSummary } from '../src/pipeline/summary.js';
+import type { RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
-import { RunLease } from '../src/state/run-lease.js';
 import { forgetPolicyFor } from './polling.js';
+import { underRunLock } from './run-lock.js';
 import type { RunRequest, Strategy } from './types.js';
 
 /**
@@ -24,15 +24,6 @@ export const reconcileStrategy: Strategy = {
         { dryRun: request.dryRun, forgetPolicy: forgetPolicyFor(runtime, store, request), batchSize: config.candidates.batchSize, signal },
       );
     if (request.dryRun) return reconcile(request.signal);
-    const lockKey = `${config.state.detectorKeyPrefix}lock:polling`;
-    const lease = await RunLease.acquire(store.locks, lockKey, logger);
-    if (!lease) {
-      return summaryWithoutRun('reconcile', 'skipped', `another run holds the lock ${lockKey}; reconcile is skipped`, { dryRun: false, budget: 0, startedAt: new Date() });
-    }
-    try {
-      return await reconcile(request.signal ? AbortSignal.any([request.signal, lease.lost]) : lease.lost);
-    } finally {
-      await lease.release();
-    }
+    return underRunLock(runtime, store, 'reconcile', request, reconcile);
   },
 };

@@ -1,3 +1,4 @@
+import { retryPolicyOf } from '../src/config/settings.js';
 import type { FlagChecker } from '../src/flags/types.js';
 import { runDetection } from '../src/pipeline/detection.js';
 import { summaryWithoutRun, type RunSummary } from '../src/pipeline/summary.js';
@@ -78,7 +79,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
       maxInFlightBatches: config.state.maxInFlightBatches,
       sendConcurrency: config.sqs.concurrency,
       message: config.enqueue,
-      retry: { entryRetries: config.sqs.entryRetries, baseMs: config.sqs.retryBaseMs, maxMs: config.sqs.retryMaxMs },
+      retry: retryPolicyOf(config),
       signal,
     },
   );

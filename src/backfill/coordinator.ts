@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { FileCandidateSource } from '../candidates/file-source.js';
 import { sourceOfIds } from '../candidates/memory-source.js';
+import { backfillMessageOf, retryPolicyOf } from '../config/settings.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -86,7 +87,7 @@ export class BackfillCoordinator {
       const { config } = this.runtime;
       const jobId = randomUUID();
       const origin = request.kind === 's3_uri' ? request.uri : request.kind;
-      const message = { reason: config.backfill.reason, requestIdPrefix: config.backfill.requestIdPrefix, lookbackDays: config.backfill.lookbackDays, priority: config.enqueue.priority };
+      const message = backfillMessageOf(config);
       if (previous && previous.remaining > 0) this.logger.warn({ job: previous }, `backfill job ${previous.jobId} (${previous.status}) left ${previous.remaining} users unsent; the new job replaces it`);
       await this.jobs.create({ jobId, origin, message, owner: this.owner });
       if (list) await this.jobs.fill(jobId, list.ids, { invalid: list.invalid, duplicates: list.duplicates });
@@ -193,7 +194,7 @@ export class BackfillCoordinator {
       const result = await new BackfillJob(users, sink, await runtime.createLimiter(false, sink), logger, {
         jobId,
         message: job.message,
-        retry: { entryRetries: sqs.entryRetries, baseMs: sqs.retryBaseMs, maxMs: sqs.retryMaxMs },
+        retry: retryPolicyOf(runtime.config),
         concurrency: sqs.concurrency,
         progressEvery: 1000,
         signal,

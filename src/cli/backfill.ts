@@ -7,6 +7,7 @@ import { readUserList } from '../backfill/user-list.js';
 import { FileCandidateSource } from '../candidates/file-source.js';
 import { loadConfig, resolveLocation } from '../config/load.js';
 import { chooseSink } from '../config/sink-choice.js';
+import { backfillMessageOf, retryPolicyOf } from '../config/settings.js';
 import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, FfError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -66,11 +67,11 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
     if (resumeFile) await writeResumeFile(resumeFile, list.ids);
     const sink = await runtime.openSink(dryRun);
     const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
-    const { backfill, sqs } = config;
+    const { sqs } = config;
     const job = new BackfillJob(list.ids, sink, await runtime.createLimiter(dryRun, sink), logger, {
       jobId,
-      message: { reason: backfill.reason, requestIdPrefix: backfill.requestIdPrefix, lookbackDays: backfill.lookbackDays, priority: config.enqueue.priority },
-      retry: { entryRetries: sqs.entryRetries, baseMs: sqs.retryBaseMs, maxMs: sqs.retryMaxMs },
+      message: backfillMessageOf(config),
+      retry: retryPolicyOf(config),
       concurrency: sqs.concurrency,
       progressEvery: bar ? Number.POSITIVE_INFINITY : 1000,
       signal: abort.signal,

@@ -115,6 +115,21 @@ describe.each(adapters)('$name conformance', (adapter) => {
     await store.close();
   });
 
+  it('permits: granted once, taken once, gone when expired', async () => {
+    const { store } = adapter.open();
+    const key = uniqueName('permit');
+    expect(await store.permits.take(key)).toBe(false);
+    await store.permits.grant(key, 10_000);
+    const takers = await Promise.all([store.permits.take(key), store.permits.take(key)]);
+    expect(takers.filter(Boolean)).toHaveLength(1);
+    expect(await store.permits.take(key)).toBe(false);
+    const expiresAt = Date.now() + 50;
+    await store.permits.grant(key, 50);
+    await waitFor(() => Date.now() > expiresAt + 10, 'the permit to expire');
+    expect(await store.permits.take(key)).toBe(false);
+    await store.close();
+  });
+
   it('keeps the newest run summaries, newest first', async () => {
     const { store } = adapter.open();
     expect(await store.history.read(5)).toEqual([]);

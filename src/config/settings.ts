@@ -1,0 +1,14 @@
+import type { RetryPolicy } from '../send/sender.js';
+import type { MessageSettings } from '../sink/message.js';
+import type { Config } from './schema.js';
+
+/** How every sender retries entries SQS failed with SenderFault=false (sqs.*). */
+export function retryPolicyOf(config: Config): RetryPolicy {
+  return { entryRetries: config.sqs.entryRetries, baseMs: config.sqs.retryBaseMs, maxMs: config.sqs.retryMaxMs };
+}
+
+/** The message contract of backfills (CLI and admin): backfill.* and the common priority. */
+export function backfillMessageOf(config: Config): MessageSettings {
+  const { backfill, enqueue } = config;
+  return { reason: backfill.reason, requestIdPrefix: backfill.requestIdPrefix, lookbackDays: backfill.lookbackDays, priority: enqueue.priority };
+}

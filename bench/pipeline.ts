@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { FileCandidateSource } from '../src/candidates/file-source.js';
 import { loadFlagRules } from '../src/flags/load-rules.js';
@@ -45,6 +46,7 @@ export async function runPipelineOnce(options: PipelineBenchOptions): Promise<{ 
       forgetPolicy: { maxFraction: 0.1, floor: 100, released: () => Promise.resolve(false) },
       budget: 0,
       maxInFlightBatches: 8,
+      pending: { maxInMemory: 1_000_000, spillDir: tmpdir() },
       sendConcurrency: 1,
       message: { reason: 'bench', lookbackDays: 365, priority: 'low', requestIdPrefix: 'bench' },
       retry: { entryRetries: 0, baseMs: 1, maxMs: 1 },

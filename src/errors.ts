@@ -14,7 +14,11 @@ export type ErrorCode =
   | 'RUN_CANCELLED'
   | 'CHECKER_REFUSED'
   | 'SOURCE_UNAVAILABLE'
-  | 'SCHEMA_DRIFT';
+  | 'SCHEMA_DRIFT'
+  /** The users to enqueue outgrew memory and could not be written to enqueue.spillDir. */
+  | 'SPILL_FAILED'
+  /** A send gate (queue backlog, consumer lag) stayed closed longer than safety.maxPauseMinutes. */
+  | 'SENDING_HELD';
 
 export const EXIT_OK = 0;
 export const EXIT_RUN_FAILED = 1;

@@ -1,4 +1,5 @@
-import { retryPolicyOf } from '../src/config/settings.js';
+import { pendingSettingsOf, retryPolicyOf } from '../src/config/settings.js';
+import { checkConsumerLag } from '../src/safety/lag-gate.js';
 import type { FlagChecker } from '../src/flags/types.js';
 import { runDetection } from '../src/pipeline/detection.js';
 import { summaryWithoutRun, type RunSummary } from '../src/pipeline/summary.js';
@@ -31,14 +32,14 @@ export const pollingStrategy: Strategy = {
 };
 
 /**
- * The consumer-lag safety gate (seed runbook): while the worker's Kafka consumers lag, a
- * backfill can double-count aggregates, so the run enqueues nothing. Returns why, or null.
+ * The consumer-lag safety gate (seed runbook), before the scan: while the worker's Kafka
+ * consumers lag, a backfill can double-count aggregates, so the run reads and enqueues nothing.
+ * The same gate is read again during the send (Runtime.createSendGate). Returns why, or null.
  */
 async function lagGate(runtime: Runtime): Promise<string | null> {
   const gate = runtime.config.safety.consumerLag;
   if (!gate.enabled) return null;
-  const { checkConsumerLag } = await import('../src/safety/consumer-lag.js');
-  const verdict = await checkConsumerLag(await runtime.openLagReader(), gate.groups, gate.maxLag);
+  const verdict = await checkConsumerLag(await runtime.openLagReader(), gate.groups, gate);
   runtime.events.emit('safety:lag', verdict.lags);
   if (verdict.ok) {
     runtime.logger.info({ lags: verdict.lags.map(({ group, topic, lag }) => ({ group, topic, lag })) }, 'consumer lag within the limit');
@@ -68,7 +69,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
   const sink = await runtime.openSink(dryRun);
   const source = await runtime.openCandidateSource();
   return runDetection(
-    { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), backlog: runtime.createBacklogGate(dryRun, sink), logger, events: runtime.events },
+    { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), gate: await runtime.createSendGate(dryRun, sink), logger, events: runtime.events },
     {
       strategy: 'polling',
       idPattern: runtime.idPattern,
@@ -77,6 +78,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
       forgetPolicy: forgetPolicyFor(runtime, store, request),
       budget: config.enqueue.budget,
       maxInFlightBatches: config.state.maxInFlightBatches,
+      pending: pendingSettingsOf(config),
       sendConcurrency: config.sqs.concurrency,
       message: config.enqueue,
       retry: retryPolicyOf(config),

@@ -198,7 +198,7 @@ export class BackfillCoordinator {
         concurrency: sqs.concurrency,
         progressEvery: 1000,
         signal,
-        backlog: runtime.createBacklogGate(false, sink),
+        gate: await runtime.createSendGate(false, sink),
         onBatch: async (accepted, failed) => {
           await jobs.recordSent(jobId, accepted);
           await jobs.recordFailed(jobId, failed);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { mapWithConcurrency } from '../concurrency.js';
-import type { BacklogGate } from '../send/backlog-gate.js';
+import type { SendGate } from '../send/send-gate.js';
 import type { RateLimiter } from '../send/rate-limiter.js';
 import { BatchSender, type RetryPolicy } from '../send/sender.js';
 import { buildUserLoadMessage, formatRequestedAt, type MessageSettings } from '../sink/message.js';
@@ -36,8 +36,8 @@ export interface BackfillOptions {
   progressEvery: number;
   signal?: AbortSignal | undefined;
   onProgress?: (progress: BackfillProgress) => void;
-  /** Pauses sending while the queue's backlog is too high (sqs.maxBacklog). */
-  backlog?: BacklogGate | undefined;
+  /** Pauses sending while the queue's backlog or the worker's consumer lag is too high. */
+  gate?: SendGate | undefined;
   /**
    * After each batch, with the users the queue accepted and those it refused for good: where a
    * job kept in the state store records them. A throw stops the job (what it could not record is
@@ -89,7 +89,7 @@ export class BackfillJob {
   }
 
   async run(): Promise<BackfillResult> {
-    const sender = new BatchSender(this.sink, this.limiter, this.options.retry, this.logger, undefined, this.options.backlog);
+    const sender = new BatchSender(this.sink, this.limiter, this.options.retry, this.logger, undefined, this.options.gate);
     const batchSize = Math.min(this.sink.maxBatchSize, this.limiter?.maxGrant ?? Number.POSITIVE_INFINITY);
     const batches: string[][] = [];
     for (let i = 0; i < this.userIds.length; i += batchSize) batches.push(this.userIds.slice(i, i + batchSize));

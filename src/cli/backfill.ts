@@ -76,7 +76,7 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
       progressEvery: bar ? Number.POSITIVE_INFINITY : 1000,
       signal: abort.signal,
       onProgress: (progress) => bar?.update(progress),
-      backlog: runtime.createBacklogGate(dryRun, sink),
+      gate: await runtime.createSendGate(dryRun, sink),
     });
     logger.info({ jobId: job.jobId, users: list.ids.length, duplicates: list.duplicates, invalid: list.invalid, sink: sink.description, rateLimit: dryRun ? null : config.enqueue.rateLimit }, 'backfill started');
     const result = await job.run();

@@ -47,15 +47,28 @@ export const safetySchema = z
         /** host:port list (env KAFKA_BROKERS, comma-separated). */
         brokers: z.array(z.string().min(1)).default([]),
         groups: z.array(z.object({ group: z.string().min(1), topic: z.string().min(1) }).strict()).default([]),
-        /** Largest total lag (messages, per group and topic) at which enqueueing still goes ahead. */
-        maxLag: z.number().int().min(0).default(0),
+        /**
+         * Sending waits while any group's oldest unconsumed message is older than this: a busy
+         * group that is caught up passes, one replaying a backlog does not. null: not measured.
+         */
+        maxLagSeconds: positiveInt.nullable().default(60),
+        /** Optional: sending also waits while a group has more unconsumed messages than this. */
+        maxLag: z.number().int().min(0).nullable().default(null),
+        /** How often the lag is read again while a run, backfill or feed is sending. */
+        recheckMs: positiveInt.default(300_000),
         timeoutMs: positiveInt.default(10_000),
       })
       .strict()
       .refine((gate) => !gate.enabled || (gate.brokers.length > 0 && gate.groups.length > 0), {
         message: 'enabled needs brokers (KAFKA_BROKERS) and at least one group',
       })
+      .refine((gate) => gate.maxLagSeconds !== null || gate.maxLag !== null, { message: 'needs maxLagSeconds or maxLag (or both)' })
       .prefault({}),
+    /**
+     * A send gate (queue backlog, consumer lag) closed this long makes the run or backfill give up:
+     * what was not sent stays unmarked (runs) or in the resume file (backfills).
+     */
+    maxPauseMinutes: z.number().positive().max(24 * 60).default(60),
   })
   .strict();
 

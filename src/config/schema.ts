@@ -185,6 +185,13 @@ export const configSchema = z
         rateLimit: z.number().positive().max(100_000).default(10),
         /** Users enqueued at most per run (0 = no limit); the rest wait for the next run. */
         budget: z.number().int().min(0).default(36_000),
+        /**
+         * A run reads its candidates to the end before sending; the users it will enqueue are kept
+         * in memory up to this many (≈ 60 bytes each), the rest in a file under spillDir.
+         */
+        maxPendingInMemory: positiveInt.default(500_000),
+        /** Directory for that file (default: the OS temporary directory, TMPDIR). */
+        spillDir: z.string().min(1).nullable().default(null),
         reason: z.string().min(1).default('feature_flag_enabled'),
         requestIdPrefix: requestIdPrefix.default('detector'),
         lookbackDays: positiveInt.default(365),

@@ -1,5 +1,6 @@
 import type { RetryPolicy } from '../send/sender.js';
 import type { MessageSettings } from '../sink/message.js';
+import { tmpdir } from 'node:os';
 import type { Config } from './schema.js';
 
 /** How every sender retries entries SQS failed with SenderFault=false (sqs.*). */
@@ -11,4 +12,9 @@ export function retryPolicyOf(config: Config): RetryPolicy {
 export function backfillMessageOf(config: Config): MessageSettings {
   const { backfill, enqueue } = config;
   return { reason: backfill.reason, requestIdPrefix: backfill.requestIdPrefix, lookbackDays: backfill.lookbackDays, priority: enqueue.priority };
+}
+
+/** Where a run keeps the users it will enqueue between its scan and its send (enqueue.*). */
+export function pendingSettingsOf(config: Config): { maxInMemory: number; spillDir: string } {
+  return { maxInMemory: config.enqueue.maxPendingInMemory, spillDir: config.enqueue.spillDir ?? tmpdir() };
 }

@@ -38,7 +38,7 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       handle: async () => {
         const lastRuns = await daemon.lastRuns();
         const held = lastRuns[0]?.status === 'held' ? { runId: lastRuns[0].runId, users: lastRuns[0].forgetHeld, reason: lastRuns[0].error } : null;
-        return { status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), forgetHold: held, lastRuns } };
+        return { status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), sendingPaused: daemon.sendingPaused(), forgetHold: held, lastRuns } };
       },
     },
     {

@@ -5,6 +5,7 @@ import { bindMetrics } from '../observability/metrics.js';
 import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { StateStore } from '../state/types.js';
+import type { GateName } from '../send/send-gate.js';
 import type { Strategy } from '../../strategies/types.js';
 import { Leadership, type Role } from './leadership.js';
 
@@ -16,6 +17,12 @@ export interface CurrentRun {
   enqueued: number;
   queued: number;
   etaSeconds: number | null;
+}
+
+export interface SendingPause {
+  gate: GateName;
+  since: string;
+  reason: string;
 }
 
 interface ActiveRun {
@@ -41,6 +48,7 @@ export class Daemon {
   private store: StateStore | undefined;
   private active: ActiveRun | undefined;
   private stopping = false;
+  private readonly pauses = new Map<GateName, SendingPause>();
 
   constructor(
     private readonly runtime: Runtime,
@@ -57,6 +65,15 @@ export class Daemon {
     runtime.events.on('run:progress', ({ enqueued, queued }) => {
       if (this.active) this.active.progress = { enqueued, queued };
     });
+    runtime.events.on('send:paused', ({ gate, paused, reason }) => {
+      if (paused) this.pauses.set(gate, { gate, since: new Date().toISOString(), reason });
+      else this.pauses.delete(gate);
+    });
+  }
+
+  /** Gates holding this replica's sending (a run's or a backfill's) right now, and why. */
+  sendingPaused(): SendingPause[] {
+    return [...this.pauses.values()];
   }
 
   get role(): Role {

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RunSummary } from '../pipeline/summary.js';
+import type { GroupLag } from '../safety/consumer-lag.js';
+import type { GateName } from '../send/send-gate.js';
 
 /**
  * What the detector tells the outside world, as typed events. Metrics (metrics.ts) and any other
@@ -13,11 +15,13 @@ export interface DetectorEvents {
   /** After each send batch: users accepted so far, users queued for sending so far. */
   'run:progress': [progress: { runId: string; enqueued: number; queued: number; elapsedMs: number }];
   /** The consumer-lag gate read the worker's consumer groups. */
-  'safety:lag': [lags: Array<{ group: string; topic: string; lag: number }>];
+  'safety:lag': [lags: GroupLag[]];
   /** A send batch waited this long for the rate limiter. */
   'send:rate-wait': [waitedMs: number];
-  /** The queue's backlog was read before sending; `paused` when above sqs.maxBacklog. */
-  'send:backlog': [reading: { backlog: number; paused: boolean }];
+  /** The queue's backlog was read before sending. */
+  'send:backlog': [backlog: number];
+  /** A send gate closed (sending paused) or opened again; `reason`: what it read. */
+  'send:paused': [change: { gate: GateName; paused: boolean; reason: string }];
   /** SQS refused an entry for good. */
   'send:failed': [failure: { code: string; senderFault: boolean }];
 }

@@ -46,18 +46,21 @@ export function bindMetrics(events: DetectorEventBus, registry: Registry = new R
     if (summary.status === 'ok') lastSuccess.set({ strategy }, Date.parse(summary.startedAt) / 1000 + summary.durationMs / 1000);
   });
   const consumerLag = new Gauge({ name: `${prefix}consumer_lag_messages`, help: 'Lag of the worker consumer groups the safety gate reads', labelNames: ['group', 'topic'], registers: [registry] });
+  const lagBehind = new Gauge({ name: `${prefix}consumer_lag_behind`, help: '1 while a worker consumer group has unconsumed messages older than safety.consumerLag.maxLagSeconds', labelNames: ['group', 'topic'], registers: [registry] });
   events.on('safety:lag', (lags) => {
-    for (const { group, topic, lag } of lags) consumerLag.set({ group, topic }, lag);
+    for (const { group, topic, lag, partitions } of lags) {
+      consumerLag.set({ group, topic }, lag);
+      lagBehind.set({ group, topic }, partitions.some((p) => p.behind) ? 1 : 0);
+    }
   });
   const rateWait = new Counter({ name: `${prefix}rate_limit_wait_seconds_total`, help: 'Time send batches waited for the rate limiter', registers: [registry] });
   events.on('send:rate-wait', (waitedMs) => rateWait.inc(waitedMs / 1000));
   events.on('send:failed', ({ code }) => sendFailures.inc({ code }));
   const backlog = new Gauge({ name: `${prefix}queue_backlog_messages`, help: 'The queue\'s backlog (waiting + in flight) at the last reading before a send', registers: [registry] });
-  const paused = new Gauge({ name: `${prefix}sending_paused`, help: '1 while sending waits for the queue\'s backlog to fall below sqs.maxBacklog', registers: [registry] });
-  events.on('send:backlog', (reading) => {
-    backlog.set(reading.backlog);
-    paused.set(reading.paused ? 1 : 0);
-  });
+  const paused = new Gauge({ name: `${prefix}sending_paused`, help: '1 while sending waits for a gate: the queue\'s backlog (queue_backlog) or the worker\'s consumer lag (consumer_lag)', labelNames: ['gate'], registers: [registry] });
+  for (const gate of ['queue_backlog', 'consumer_lag'] as const) paused.set({ gate }, 0);
+  events.on('send:backlog', (reading) => backlog.set(reading));
+  events.on('send:paused', ({ gate, paused: isPaused }) => paused.set({ gate }, isPaused ? 1 : 0));
   events.on('source:schema-drift', ({ table }) => schemaDrift.inc({ table }));
   return registry;
 }

@@ -5,14 +5,14 @@ import type { FlagChecker } from '../flags/types.js';
 import type { Logger } from '../logger.js';
 import type { DetectorEventBus } from '../observability/events.js';
 import { BatchSender, type RetryPolicy } from '../send/sender.js';
-import type { BacklogGate } from '../send/backlog-gate.js';
+import type { SendGate } from '../send/send-gate.js';
 import type { RateLimiter } from '../send/rate-limiter.js';
 import { buildUserLoadMessage, formatRequestedAt, type MessageSettings } from '../sink/message.js';
 import type { MessageSink } from '../sink/types.js';
 import type { KnownUsers } from '../state/types.js';
 import { formatElapsed, systemClock, type Clock } from '../time.js';
-import { BoundedQueue } from './bounded-queue.js';
 import { ForgetGuard, type ForgetPolicy } from './forget-guard.js';
+import { PendingUsers } from './pending-users.js';
 import { SeenSet } from './seen-set.js';
 import { emptyCounts, type InvalidExample, type RunCounts, type RunStatus, type RunSummary } from './summary.js';
 import { acceptCandidates } from './validate.js';
@@ -23,9 +23,6 @@ const PROGRESS_EVERY = 1000;
 /** Users removed from the known set per SREM. */
 const FORGET_CHUNK = 1000;
 
-/** How long a sender waits for a full batch once the first user is queued. */
-const BATCH_LINGER_MS = 20;
-
 export interface DetectionDeps {
   source: CandidateSource;
   checker: FlagChecker;
@@ -35,8 +32,8 @@ export interface DetectionDeps {
   sink: MessageSink;
   /** Absent for --dry-run: nothing is sent, so nothing needs pacing. */
   limiter: RateLimiter | undefined;
-  /** Pauses sending while the queue's backlog is too high (sqs.maxBacklog). */
-  backlog?: BacklogGate | undefined;
+  /** Pause sending while the queue's backlog or the worker's consumer lag is too high. */
+  gate?: SendGate | undefined;
   logger: Logger;
   clock?: Clock;
   events?: DetectorEventBus;
@@ -53,6 +50,8 @@ export interface DetectionOptions {
   /** Users enqueued at most in this run; 0 = no limit. */
   budget: number;
   maxInFlightBatches: number;
+  /** Users to enqueue kept in memory during the scan; the rest are spilled to a file in spillDir. */
+  pending: { maxInMemory: number; spillDir: string };
   sendConcurrency: number;
   message: MessageSettings;
   retry: RetryPolicy;
@@ -62,9 +61,12 @@ export interface DetectionOptions {
 /**
  * One detection run over a candidate stream (design.md section 2):
  * validate+dedupe → flag check → known? → loaded? → enqueue (rate-limited) → mark known.
- * Batches are classified concurrently; users to send pass through a bounded queue to the sending
- * loops, so a slow queue slows the reading instead of filling memory. A user is marked known only
- * after the queue accepted its message. Never throws: failures end up in the summary.
+ * Two phases. The scan reads the source to its end at full speed, classifying batches
+ * concurrently and keeping the users to enqueue (PendingUsers: at most the budget, spilled to a
+ * file beyond a memory cap); the source is then closed, so no Snowflake result or S3 GET idles
+ * while a long send goes on. The send drains those users under the rate limit and the send gate.
+ * A user is marked known only after the queue accepted its message. Never throws: failures end up
+ * in the summary.
  */
 export async function runDetection(deps: DetectionDeps, options: DetectionOptions): Promise<RunSummary> {
   const run = new DetectionRun(deps, options);
@@ -75,7 +77,7 @@ class DetectionRun {
   private readonly counts: RunCounts = emptyCounts();
   private readonly examples: InvalidExample[] = [];
   private readonly seen = new SeenSet();
-  private readonly queue: BoundedQueue<string>;
+  private readonly pending: PendingUsers;
   private readonly stop = new AbortController();
   private readonly sender: BatchSender;
   private readonly clock: Clock;
@@ -95,8 +97,8 @@ class DetectionRun {
   ) {
     this.clock = deps.clock ?? systemClock;
     this.forgets = new ForgetGuard(options.forgetPolicy);
-    this.queue = new BoundedQueue(Math.max(1000, deps.sink.maxBatchSize * options.sendConcurrency * 4));
-    this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock, deps.backlog);
+    this.pending = new PendingUsers(options.pending.maxInMemory, options.pending.spillDir);
+    this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock, deps.gate);
     this.batchSize = Math.min(deps.sink.maxBatchSize, deps.limiter?.maxGrant ?? Number.POSITIVE_INFINITY);
     const { signal } = options;
     const cancel = (): void => this.halt(signal?.reason instanceof FfError ? signal.reason : new FfError('RUN_CANCELLED', 'run cancelled'));
@@ -118,10 +120,9 @@ class DetectionRun {
       { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.stateDescription ?? 'state', sink: this.deps.sink.description, dryRun: this.options.dryRun, budget, rateLimit: rate ?? null },
       `detection run started${bound}`,
     );
-    const senders = Array.from({ length: this.options.sendConcurrency }, () => this.guard(this.sendLoop()));
     await this.guard(this.classifyAll());
-    this.queue.close();
-    await Promise.all(senders);
+    if (this.firstError === undefined) await this.sendPending(logger);
+    await this.pending.dispose().catch((error: unknown) => logger.warn({ err: error }, 'could not remove the spill file'));
     if (this.firstError === undefined) await this.guard(this.forgetDisabledUsers(logger));
 
     const summary: RunSummary = {
@@ -218,8 +219,19 @@ class DetectionRun {
         continue;
       }
       this.reserved++;
-      await this.queue.push(unknownEnabled[i] as string);
+      await this.pending.add(unknownEnabled[i] as string);
     }
+  }
+
+  /** The send phase: every user kept by the scan, by `sendConcurrency` loops sharing one iterator. */
+  private async sendPending(logger: Logger): Promise<void> {
+    const { size, spilledCount } = this.pending;
+    const rate = this.deps.limiter?.ratePerSecond;
+    const duration = rate ? `; at ${rate}/s sending takes about ${formatElapsed((size / rate) * 1000)}` : '';
+    logger.info({ toEnqueue: size, spilled: spilledCount, scanMs: Math.round(this.clock.now() - this.startedAt) }, `candidate scan done, source closed: ${size} users to enqueue${duration}`);
+    if (size === 0) return;
+    const batches = this.pending.batches(this.batchSize);
+    await Promise.all(Array.from({ length: this.options.sendConcurrency }, () => this.guard(this.sendLoop(batches))));
   }
 
   /**
@@ -241,10 +253,12 @@ class DetectionRun {
     }
   }
 
-  private async sendLoop(): Promise<void> {
+  private async sendLoop(batches: AsyncIterator<string[]>): Promise<void> {
     for (;;) {
-      const userIds = await this.queue.take(this.batchSize, BATCH_LINGER_MS);
-      if (userIds.length === 0) return;
+      if (this.stop.signal.aborted) return;
+      const next = await batches.next();
+      if (next.done) return;
+      const userIds = next.value;
       // Built when first sent, so requested_at is the send time; retries reuse the message.
       const requestedAt = formatRequestedAt(new Date());
       const messages = userIds.map((userId) => buildUserLoadMessage(userId, this.options.message, requestedAt));
@@ -287,6 +301,5 @@ class DetectionRun {
   private halt(error: unknown): void {
     this.firstError ??= error;
     this.stop.abort(error);
-    this.queue.fail(error);
   }
 }

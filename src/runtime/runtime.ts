@@ -15,7 +15,8 @@ import { DetectorEventBus } from '../observability/events.js';
 import type { LagReader } from '../safety/consumer-lag.js';
 import type { Logger } from '../logger.js';
 import { LocalRateLimiter, type RateLimiter } from '../send/rate-limiter.js';
-import { BacklogGate } from '../send/backlog-gate.js';
+import { backlogGate } from '../send/backlog-gate.js';
+import { AllGates, type SendGate } from '../send/send-gate.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
 import type { MessageSink } from '../sink/types.js';
 import { FileStateStore } from '../state/file/index.js';
@@ -121,12 +122,21 @@ export class Runtime {
     return new LocalRateLimiter(enqueue.rateLimit, undefined, sink.maxBatchSize);
   }
 
-  /** The backlog gate for sends to `sink` (a queue with sqs.maxBacklog set); none for --dry-run. */
-  createBacklogGate(dryRun: boolean, sink: MessageSink): BacklogGate | undefined {
-    const { maxBacklog, backlogCheckMs } = this.config.sqs;
-    if (dryRun || maxBacklog === 0 || !sink.backlog) return undefined;
-    const read = sink.backlog.bind(sink);
-    return new BacklogGate(read, maxBacklog, this.logger, backlogCheckMs, (backlog, paused) => this.events.emit('send:backlog', { backlog, paused }));
+  /**
+   * What every send to `sink` waits for (runs, backfills, feeds): the queue's backlog below
+   * sqs.maxBacklog (when the sink can read it) and, with safety.consumerLag on, the worker's
+   * consumer groups caught up. None for --dry-run: nothing is sent.
+   */
+  async createSendGate(dryRun: boolean, sink: MessageSink): Promise<SendGate | undefined> {
+    if (dryRun) return undefined;
+    const { sqs, safety } = this.config;
+    const maxPauseMs = safety.maxPauseMinutes * 60_000;
+    const backlog = sqs.maxBacklog > 0 && sink.backlog ? backlogGate(sink.backlog.bind(sink), { maxBacklog: sqs.maxBacklog, recheckMs: sqs.backlogCheckMs, maxPauseMs }, this.logger, this.events) : undefined;
+    const lag = safety.consumerLag;
+    if (!lag.enabled) return backlog;
+    const { consumerLagGate } = await import('../safety/lag-gate.js');
+    const lagGate = consumerLagGate(await this.openLagReader(), { groups: lag.groups, limits: lag, recheckMs: lag.recheckMs, maxPauseMs }, this.logger, this.events);
+    return AllGates.of([backlog, lagGate]);
   }
 
   /**

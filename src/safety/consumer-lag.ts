@@ -1,17 +1,29 @@
 import kafkajs from 'kafkajs';
 import { FfError, errorMessage } from '../errors.js';
 
+export interface PartitionLag {
+  partition: number;
+  /** Messages not yet consumed. */
+  lag: number;
+  /** The oldest unconsumed message is older than the time limit asked for. */
+  behind: boolean;
+}
+
 export interface GroupLag {
   group: string;
   topic: string;
   /** Messages the group has yet to consume, over all partitions. */
   lag: number;
-  partitions: Array<{ partition: number; lag: number }>;
+  partitions: PartitionLag[];
 }
 
 /** The Kafka calls the safety gate makes: the lag of a consumer group on a topic. */
 export interface LagReader {
-  lag(group: string, topic: string): Promise<GroupLag>;
+  /**
+   * `behindBefore` (epoch ms, or null for no time measure): a partition is `behind` when its
+   * oldest unconsumed message was written before this time.
+   */
+  lag(group: string, topic: string, behindBefore: number | null): Promise<GroupLag>;
   close(): Promise<void>;
 }
 
@@ -36,16 +48,23 @@ export class KafkaLagReader implements LagReader {
     this.admin = kafka.admin();
   }
 
-  async lag(group: string, topic: string): Promise<GroupLag> {
+  async lag(group: string, topic: string, behindBefore: number | null): Promise<GroupLag> {
     try {
       this.connected ??= this.admin.connect();
       await this.connected;
-      const [committed, latest] = await Promise.all([this.admin.fetchOffsets({ groupId: group, topics: [topic] }), this.admin.fetchTopicOffsets(topic)]);
+      const [committed, latest, firstAfter] = await Promise.all([
+        this.admin.fetchOffsets({ groupId: group, topics: [topic] }),
+        this.admin.fetchTopicOffsets(topic),
+        behindBefore === null ? Promise.resolve([]) : this.admin.fetchTopicOffsetsByTimestamp(topic, behindBefore),
+      ]);
       const offsets = new Map((committed.find((entry) => entry.topic === topic)?.partitions ?? []).map((p) => [p.partition, p.offset]));
-      const partitions = latest.map(({ partition, high, low }) => {
+      // The first offset written at or after behindBefore (the high watermark when none was).
+      const recent = new Map(firstAfter.map((p) => [p.partition, BigInt(p.offset)]));
+      const partitions = latest.map(({ partition, high, low }): PartitionLag => {
         const done = offsets.get(partition);
         const from = done === undefined || Number(done) < 0 ? BigInt(low) : BigInt(done); // negative: never committed
-        return { partition, lag: Number(BigInt(high) - from) };
+        const threshold = recent.get(partition);
+        return { partition, lag: Number(BigInt(high) - from), behind: threshold !== undefined && from < threshold };
       });
       return { group, topic, lag: partitions.reduce((sum, p) => sum + p.lag, 0), partitions };
     } catch (error) {
@@ -57,19 +76,4 @@ export class KafkaLagReader implements LagReader {
   async close(): Promise<void> {
     await this.admin.disconnect();
   }
-}
-
-export interface LagVerdict {
-  ok: boolean;
-  lags: GroupLag[];
-  /** Why enqueueing must wait, naming each group over the limit. */
-  reason: string | null;
-}
-
-/** Seed runbook: backfilling while the worker's consumers lag can double-count aggregates. */
-export async function checkConsumerLag(reader: LagReader, groups: ReadonlyArray<{ group: string; topic: string }>, maxLag: number): Promise<LagVerdict> {
-  const lags = await Promise.all(groups.map(({ group, topic }) => reader.lag(group, topic)));
-  const over = lags.filter((entry) => entry.lag > maxLag);
-  const reason = over.length === 0 ? null : over.map((entry) => `consumer group ${entry.group} lags ${entry.lag} messages on ${entry.topic} (limit ${maxLag})`).join('; ');
-  return { ok: over.length === 0, lags, reason };
 }

@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import type { OutgoingMessage } from '../sink/message.js';
 import type { EntryOutcome, MessageSink } from '../sink/types.js';
 import { systemClock, type Clock } from '../time.js';
-import type { BacklogGate } from './backlog-gate.js';
+import type { SendGate } from './send-gate.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 export interface RetryPolicy {
@@ -45,8 +45,8 @@ export class BatchSender {
     private readonly retry: RetryPolicy,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
-    /** Pauses sending while the queue's backlog is above sqs.maxBacklog. */
-    private readonly backlog?: BacklogGate,
+    /** Pauses sending while the queue's backlog or the worker's consumer lag is too high. */
+    private readonly gate?: SendGate,
   ) {}
 
   async send(messages: readonly OutgoingMessage[], signal?: AbortSignal): Promise<BatchResult> {
@@ -88,7 +88,7 @@ export class BatchSender {
     let remaining = messages;
     while (remaining.length > 0) {
       signal?.throwIfAborted();
-      await this.backlog?.waitBelow(signal);
+      await this.gate?.waitOpen(signal);
       const waitStarted = this.clock.now();
       const grant = this.limiter ? await this.limiter.acquire(remaining.length, signal) : undefined;
       result.waitedMs += this.clock.now() - waitStarted;

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import type { DetectionOptions } from '../../src/pipeline/detection.js';
 
 /** Detection options for tests: no budget, fast retries, a simple ID pattern. */
@@ -9,6 +10,7 @@ export const detectionOptions = (overrides: Partial<DetectionOptions> = {}): Det
   forgetPolicy: { maxFraction: 0.1, floor: 100, released: () => Promise.resolve(false) },
   budget: 0,
   maxInFlightBatches: 4,
+  pending: { maxInMemory: 1_000_000, spillDir: tmpdir() },
   sendConcurrency: 1,
   message: { reason: 'r', lookbackDays: 365, priority: 'low', requestIdPrefix: 'p' },
   retry: { entryRetries: 2, baseMs: 1, maxMs: 2 },

@@ -46,11 +46,16 @@ export class PollingFixture {
     sqs?: SQSClient;
     signal?: AbortSignal;
     safety?: Record<string, unknown>;
+    /** Merged into the config's candidates and enqueue sections. */
+    candidatesConfig?: Record<string, unknown>;
+    enqueueConfig?: Record<string, unknown>;
+    /** Sees the run's runtime before it starts (its events). */
+    onRuntime?: (runtime: Runtime) => void;
   }): Promise<RunSummary> {
     const config = loadConfig({
       env: {},
       overrides: {
-        candidates: { path: options.candidates },
+        candidates: { path: options.candidates, ...options.candidatesConfig },
         flags: { rules: options.rules },
         state: {
           valkeyUrl: options.valkey ?? valkeyUrl(),
@@ -61,12 +66,13 @@ export class PollingFixture {
           connectTimeoutMs: 1000,
         },
         sqs: { queueUrl: options.queueUrl, maxAttempts: 2, requestTimeoutMs: 2000, retryBaseMs: 10 },
-        enqueue: { rateLimit: options.rateLimit ?? 1000, budget: options.budget ?? 0 },
+        enqueue: { rateLimit: options.rateLimit ?? 1000, budget: options.budget ?? 0, ...options.enqueueConfig },
         ...(options.safety ? { safety: options.safety } : {}),
       },
     });
     const client = options.sqs ?? sqsClient();
     const runtime = new Runtime(config, silentLogger(), { sqs: client });
+    options.onRuntime?.(runtime);
     try {
       return await pollingStrategy.run(runtime, { dryRun: false, signal: options.signal });
     } finally {

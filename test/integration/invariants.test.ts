@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createQueue, drainQueue, sqsClient, userIdsOf, valkeyClient, valkeyUrl, waitFor, awsEndpoint, VALKEY_TARGETS } from '../helpers/services.js';
 import { PollingFixture } from '../helpers/polling.js';
+import { tempDir } from '../helpers/files.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 // design.md section 2: each invariant, against real Valkey — a single node and a cluster — and a
@@ -116,18 +117,20 @@ describe.each(VALKEY_TARGETS)('against $name', (target) => {
   });
 
   describe('invariant 4: bounded memory', () => {
-    it('streams candidates: users are sent while the input is still being written', async () => {
+    it('streams candidates, keeping the users to send beyond the memory cap on disk; nothing is sent before the input ends', async () => {
       const fixture = new PollingFixture();
       const { mkfifoSync } = await import('../helpers/fifo.js');
       const fifo = mkfifoSync(fixture.dir, 'candidates.fifo');
       const rules = fixture.writeRules([], 'percentage: 100\n');
       const queueUrl = await createQueue();
-      const { createWriteStream } = await import('node:fs');
-      const run = fixture.run({ ...where, candidates: fifo, rules, queueUrl, rateLimit: 20_000 });
+      const { createWriteStream, readdirSync } = await import('node:fs');
+      const spillDir = tempDir();
+      const run = fixture.run({ ...where, candidates: fifo, rules, queueUrl, rateLimit: 20_000, enqueueConfig: { maxPendingInMemory: 1000, spillDir } });
       const writer = createWriteStream(fifo);
       writer.write(`${users(3000).join('\n')}\n`);
-      // Were the input held whole, nothing could be marked before it ends.
-      await waitFor(async () => (await valkey.scard(fixture.knownKey)) > 0, 'a user marked before the input ended');
+      // Read while still being written, and the users beyond the cap of 1,000 written to disk.
+      await waitFor(() => readdirSync(spillDir).length > 0, 'users spilled to disk before the input ended');
+      expect(await valkey.scard(fixture.knownKey)).toBe(0); // the scan ends before the first send
       writer.end(`${users(3000).join('\n')}\n${users(2000, 3000).join('\n')}\n`);
       const summary = await run;
       expect(summary.error).toBeNull();
@@ -135,6 +138,7 @@ describe.each(VALKEY_TARGETS)('against $name', (target) => {
       const sent = userIdsOf(await drainQueue(queueUrl));
       expect(sent).toHaveLength(5000);
       expect(new Set(sent).size).toBe(5000); // a user listed twice is enqueued once
+      expect(readdirSync(spillDir)).toEqual([]); // the spill file is removed
     });
   });
 

@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import { DEFAULT_RUN_HEALTH } from '../src/pipeline/summary.js';
 import { Writable } from 'node:stream';
 import { FileCandidateSource } from '../src/candidates/file-source.js';
 import { loadFlagRules } from '../src/flags/load-rules.js';
@@ -50,6 +51,7 @@ export async function runPipelineOnce(options: PipelineBenchOptions): Promise<{ 
       sendConcurrency: 1,
       message: { reason: 'bench', lookbackDays: 365, priority: 'low', requestIdPrefix: 'bench' },
       retry: { entryRetries: 0, baseMs: 1, maxMs: 1 },
+      health: DEFAULT_RUN_HEALTH,
     },
   );
   const seconds = (performance.now() - started) / 1000;

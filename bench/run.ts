@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { benchDir, seedKnown, writeCandidates, writeRules } from './fixtures.js';
 import { benchInvestigate } from './investigate.js';
 import { benchHttpChecker } from './http-checker.js';
+import { benchIdPattern } from './id-pattern.js';
 import { runNaive } from './naive.js';
 import { runPipelineOnce } from './pipeline.js';
 import { seedSnowflake, snowflakeEnv } from './snowflake.js';
@@ -23,7 +24,9 @@ import { benchRateLimits } from './rate-limit.js';
  * 5. the backfill sender against the local SQS server beside a plain SendMessageBatch loop, and
  *    the rate limit through the real CLI at 0.5, 9.5, 10 and 100 msgs/s over 60 s, in-process
  *    and shared in Valkey, measured where requests start and at the server (SentTimestamp);
- * 6. sample and investigate over 10,000 flag-topic messages.
+ * 6. sample and investigate over 10,000 flag-topic messages;
+ * 7. the idPattern engines: the built-in RegExp beside RE2JS (linear-time) per candidate on the
+ *    default pattern, and the ReDoS check config validation does once (docs/decisions.md).
  * A table on stderr; one JSON line on stdout, last.
  */
 const valkeyUrl = process.env.FFD_TEST_VALKEY_URL;
@@ -116,6 +119,9 @@ const rates = await benchRateLimits({ endpoint: awsEndpoint, valkeyUrl, dir, sec
 // 6. Investigation mode.
 const investigation = await benchInvestigate(kafkaBrokers.split(','), 10_000);
 
+// 7. idPattern: the per-candidate cost of each engine, and the one-off check at load.
+const idPattern = benchIdPattern();
+
 await valkey.del(knownSetKey, `${knownSetKey}:10m`);
 await valkey.quit();
 rmSync(dir, { recursive: true, force: true });
@@ -163,6 +169,14 @@ const result = {
   })),
   sample_kafka_per_s: round(investigation.samplePerS),
   investigate_per_s: round(investigation.analyzePerS),
+  id_pattern_regexp_per_s: round(idPattern.regexpPerS),
+  id_pattern_re2js_per_s: round(idPattern.re2jsPerS),
+  ratio_id_pattern_re2js_vs_regexp: round(idPattern.re2jsPerS / idPattern.regexpPerS, 3),
+  id_pattern_check_default_ms: round(idPattern.checkDefaultMs, 1),
+  id_pattern_check_refused_ms: round(idPattern.checkRefusedMs, 1),
+  id_pattern_attack_length: idPattern.attackLength,
+  id_pattern_attack_regexp_ms: round(idPattern.attackRegexpMs, 1),
+  id_pattern_attack_re2js_35_ms: round(idPattern.attackRe2jsMs, 2),
 };
 const row = (name: string, value: number | string, target = ''): void => log(`${name.padEnd(70)} ${String(value).padEnd(12)} ${target}`);
 log('');
@@ -198,4 +212,9 @@ for (const figures of result.rate_limit) {
 }
 row('sample kafka, 10,000 messages (msgs/s)', result.sample_kafka_per_s);
 row(`investigate, 10,000 messages (msgs/s, verdict ${investigation.verdict})`, result.investigate_per_s);
+row('idPattern, default pattern, built-in RegExp (candidates/s)', result.id_pattern_regexp_per_s);
+row('idPattern, default pattern, RE2JS (candidates/s)', result.id_pattern_re2js_per_s);
+row('RE2JS / RegExp', result.ratio_id_pattern_re2js_vs_regexp);
+row('idPattern ReDoS check at load: default / ^(a+)+$ (ms)', `${result.id_pattern_check_default_ms} / ${result.id_pattern_check_refused_ms}`);
+row(`^(a+)+$ on ${idPattern.attackLength} + 1 characters, RegExp / on 35 + 1, RE2JS (ms)`, `${result.id_pattern_attack_regexp_ms} / ${result.id_pattern_attack_re2js_35_ms}`);
 process.stdout.write(`${JSON.stringify(result)}\n`);

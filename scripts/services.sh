@@ -3,7 +3,8 @@
 # (no Docker on these machines). Idempotent: a server already answering on its port is left alone.
 #
 #   scripts/services.sh install        install what is missing (downloads cached in .cache/)
-#   scripts/services.sh up             install, start what is not running; prints the names it started
+#   scripts/services.sh up [NAME…]     install and start the named servers (default: all) that are not
+#                                      running; prints the names it started
 #   scripts/services.sh down [NAME…]   stop the named servers (default: all) that this script started
 #   scripts/services.sh env            print the environment variables that point at the servers
 #
@@ -137,13 +138,30 @@ start_kafka() {
 
 port_of() { case "$1" in valkey) echo "$VALKEY_PORT" ;; valkey-cluster) echo "$VALKEY_CLUSTER_PORT" ;; sqs) echo "$SQS_PORT" ;; snowflake) echo "$SNOWFLAKE_PORT" ;; kafka) echo "$KAFKA_PORT" ;; esac; }
 
+# Both valkey servers come from the same package.
+install_of() { case "$1" in valkey-cluster) echo install_valkey ;; *) echo "install_$1" ;; esac; }
+
 cmd_install() { install_valkey; install_sqs; install_snowflake; install_kafka; }
 
+# The names given, checked (an unknown one is an error before anything starts), or every service.
+services_named() {
+  local name known
+  [ $# -gt 0 ] || set -- "${ALL_SERVICES[@]}"
+  for name in "$@"; do
+    for known in "${ALL_SERVICES[@]}"; do [ "$name" = "$known" ] && continue 2; done
+    log "unknown service '$name' (known: ${ALL_SERVICES[*]})"
+    return 2
+  done
+  printf '%s\n' "$@"
+}
+
 cmd_up() {
-  cmd_install
+  local names name
+  names=$(services_named "$@") || exit 2
+  # Installs only what the named services need: `up valkey sqs` never fetches Kafka or fakesnow.
+  for name in $names; do "$(install_of "$name")"; done
   mkdir -p "$RUN"
-  local name
-  for name in "${ALL_SERVICES[@]}"; do
+  for name in $names; do
     if port_open "$(port_of "$name")"; then
       log "$name already answers on port $(port_of "$name")"
     else
@@ -184,8 +202,8 @@ ENV
 
 case "${1:-up}" in
   install) cmd_install ;;
-  up) cmd_up ;;
+  up) [ $# -eq 0 ] || shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
   env) cmd_env ;;
-  *) echo "usage: $0 install|up|down [name…]|env" >&2; exit 2 ;;
+  *) echo "usage: $0 install|up [name…]|down [name…]|env" >&2; exit 2 ;;
 esac

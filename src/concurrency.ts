@@ -21,3 +21,24 @@ export async function mapWithConcurrency<T, R>(items: readonly T[], limit: numbe
   if (failure) throw failure.error;
   return results;
 }
+
+/** At most `limit` calls of run() at once, across every caller; the rest wait in order. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await work();
+    } finally {
+      // The slot passes straight to the next waiter, so `active` never over-counts.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}

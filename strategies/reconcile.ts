@@ -21,7 +21,7 @@ export const reconcileStrategy: Strategy = {
     const reconcile = (signal: AbortSignal | undefined): Promise<RunSummary> =>
       reconcileKnownUsers(
         { known: store.known, checker, logger },
-        { dryRun: request.dryRun, forgetPolicy: forgetPolicyFor(runtime, store, request), batchSize: config.candidates.batchSize, signal },
+        { dryRun: request.dryRun, forgetPolicy: forgetPolicyFor(runtime, store, request), batchSize: config.candidates.batchSize, health: config.safety, signal },
       );
     if (request.dryRun) return reconcile(request.signal);
     return underRunLock(runtime, store, 'reconcile', request, reconcile);

@@ -20,13 +20,7 @@ export async function* readCsvColumn(
   const parser = Readable.from(chunks).pipe(
     parse({
       bom: true,
-      columns: (header: string[]) => {
-        const names = header.map((name) => name.trim());
-        if (!names.includes(column)) {
-          throw new FfError('INPUT_MALFORMED', `${origin}: no column "${column}" in the header (found: ${names.join(', ')})`);
-        }
-        return names;
-      },
+      columns: (header: string[]) => checkHeader(header, origin, column),
       comment: '#',
       comment_no_infix: true,
       skip_empty_lines: true,
@@ -50,4 +44,20 @@ export async function* readCsvColumn(
   }
   const last = batch.take();
   if (last) yield last;
+}
+
+/**
+ * The header's column names, trimmed. The chosen column must be there exactly once: with two of
+ * that name, csv-parse would silently keep the later value of each record.
+ */
+function checkHeader(header: string[], origin: string, column: string): string[] {
+  const names = header.map((name) => name.trim());
+  const positions = names.flatMap((name, index) => (name === column ? [index + 1] : []));
+  if (positions.length === 0) {
+    throw new FfError('INPUT_MALFORMED', `${origin}: no column "${column}" in the header (found: ${names.join(', ')})`);
+  }
+  if (positions.length > 1) {
+    throw new FfError('INPUT_MALFORMED', `${origin}: the header has ${positions.length} columns named "${column}" (columns ${positions.join(', ')}); rename all but one so the user ID column is unambiguous`);
+  }
+  return names;
 }

@@ -95,8 +95,11 @@ export async function backfillCommand(flags: BackfillFlags): Promise<number> {
     await writeLine(process.stdout, JSON.stringify({ ...summary, dryRun, remaining: remaining.length, invalid: list.invalid, duplicates: list.duplicates, invalidExamples: list.invalidExamples, resumeFile: leftIn }));
     return result.status === 'ok' ? EXIT_OK : EXIT_RUN_FAILED;
   } catch (error) {
-    logger.error(`backfill failed: ${errorMessage(error)}`);
-    throw error;
+    // A usage or configuration error goes to main.ts, printed as it is (exit 2). A failure of the
+    // job itself is logged once — one line on a terminal, JSON for machines — and exits 1.
+    if (error instanceof FfError && error.exitCode !== EXIT_RUN_FAILED) throw error;
+    logger.error({ err: error }, `backfill failed: ${errorMessage(error)}`);
+    return EXIT_RUN_FAILED;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,19 +1,30 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_RUN_FAILED, EXIT_USAGE, FfError, errorMessage } from '../errors.js';
+import { LOG_LEVELS, logLevelFromEnv } from '../log-levels.js';
 // Commands are loaded when chosen: a run loads only what it uses (the peak RSS of a 10M-candidate
 // run is a target), and --help loads none.
-import { numberOption } from './options.js';
+import { integerOption, numberOption, sinceOption } from './options.js';
+import { packageVersion } from './version.js';
+
+/** `status --limit`: the run history keeps at most 1,000 runs (daemon.historySize). */
+const MAX_STATUS_LIMIT = 1000;
 
 const program = new Command('ff-detector')
   .description('Finds users newly enabled for a feature flag and enqueues the backfill each one is missing.')
+  .version(packageVersion(), '-V, --version', 'print the version and exit')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  // LOG_LEVEL is checked before any command runs, like --log-level: a bad value is a usage error
+  // naming the variable (exit 2), also for the commands that default to another level.
+  .hook('preAction', () => {
+    logLevelFromEnv();
+  });
 
 /** --config and --log-level, which every command takes. */
 const basics = (command: Command): Command =>
   command
     .option('-c, --config <file>', 'YAML/JSON config file (env FF_DETECTOR_CONFIG)')
-    .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
+    .addOption(new Option('--log-level <level>', 'log level on stderr (default LOG_LEVEL, else info)').choices(LOG_LEVELS));
 
 /** Which messages of the flag topic to read (sample kafka, investigate kafka). */
 const topicSelection = (command: Command, defaultCount: number): Command =>
@@ -23,7 +34,7 @@ const topicSelection = (command: Command, defaultCount: number): Command =>
     .option('--count <n>', `messages at most (default ${defaultCount})`, numberOption)
     .option('--from-beginning', 'the oldest messages (default)')
     .option('--latest', 'the newest messages across partitions')
-    .option('--since <duration|timestamp>', 'from 15m / 2h / 7d ago, or an ISO timestamp')
+    .option('--since <duration|timestamp>', 'from 15m / 2h / 7d ago, or an ISO timestamp', sinceOption)
     .option('--partition <n>', 'one partition only', numberOption)
     .option('--timeout <ms>', 'stop waiting for more messages after this long (default 10000)', numberOption);
 
@@ -81,7 +92,8 @@ sinkOption(basics(program.command('backfill')))
   .option('--lookback-days <days>', 'history to request (default 365)', numberOption)
   .option('--dry-run', 'write the messages to stdout as NDJSON; send nothing')
   .option('--queue-url <url>', 'SQS queue (default SQS_QUEUE_URL)')
-  .option('--resume-from <file>', 'send exactly the users in a resume file written by an earlier run')
+  // A resume file is the whole list to send: given with --user-file, one of the two would be ignored.
+  .addOption(new Option('--resume-from <file>', 'send exactly the users in a resume file written by an earlier run').conflicts('userFile'))
   .option('--resume-file <path>', 'where to write the users not sent (default ./ff-detector-resume-<job>.txt)')
   .action(async (flags) => {
     const { backfillCommand } = await import('./backfill.js');
@@ -126,7 +138,7 @@ topicSelection(basics(investigate.command('kafka')), 1000)
 common(program.command('status'))
   .description('the newest run summaries recorded in the state store')
   .option('--json', 'one JSON summary per line instead of the table')
-  .option('--limit <n>', 'how many runs (default 10)', numberOption)
+  .option('--limit <n>', `how many runs, 1 to ${MAX_STATUS_LIMIT} (default 10)`, integerOption(1, MAX_STATUS_LIMIT))
   .action(async (flags) => {
     const { statusCommand } = await import('./status.js');
     process.exitCode = await statusCommand(flags);
@@ -138,7 +150,8 @@ try {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
   } else {
-    process.stderr.write(`ff-detector: ${errorMessage(error)}\n`);
+    // One line a person reads at a glance (a ValidationError adds its list of problems below it).
+    process.stderr.write(`ff-detector: error: ${errorMessage(error)}\n`);
     process.exitCode = error instanceof FfError ? error.exitCode : EXIT_RUN_FAILED;
   }
 }

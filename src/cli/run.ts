@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { BackfillCoordinator } from '../backfill/coordinator.js';
 import { backfillRoutes } from '../daemon/backfill-routes.js';
 import { AdminServer } from '../daemon/admin-server.js';
+import { isLoopback } from '../daemon/request-guard.js';
 import { adminRoutes } from '../daemon/admin-routes.js';
 import { Daemon } from '../daemon/daemon.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -56,9 +57,12 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   try {
     await daemon.start();
     parts.backfills = new BackfillCoordinator(runtime, await runtime.openStore(), logger.child({ module: 'backfill' }));
-    parts.admin = new AdminServer([...adminRoutes(daemon, runtime), ...backfillRoutes(parts.backfills)], config.admin, logger.child({ module: 'admin' }));
+    parts.admin = new AdminServer([...adminRoutes(daemon, runtime), ...backfillRoutes(parts.backfills, { bodyLimitBytes: config.admin.backfillBodyLimitBytes, maxUsers: config.backfill.maxUsers })], config.admin, logger.child({ module: 'admin' }));
     const address = await parts.admin.listen();
     logger.info(address, `admin API listening on http://${address.host}:${address.port}`);
+    if (!isLoopback(config.admin.host) && config.admin.token === null) {
+      logger.warn(`the admin API is bound to ${config.admin.host} without ADMIN_TOKEN: only ${config.admin.publicRoutes.join(', ')} answer; set ADMIN_TOKEN for the others`);
+    }
     parts.backfills.watch(); // takes over a backfill job left by a replica that stopped or died
   } catch (error) {
     logger.error({ err: error }, `daemon failed to start: ${errorMessage(error)}`);

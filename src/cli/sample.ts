@@ -5,7 +5,11 @@ import { loadConfig } from '../config/load.js';
 import { EXIT_OK, EXIT_USAGE } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { sampleKafka, type SampleStart } from '../investigate/kafka-sampler.js';
+import { parseSince } from './options.js';
 import { writeLine } from './output.js';
+
+// Also checked while the command line is parsed (options.ts), so a bad value exits 2.
+export { parseSince };
 
 export interface SampleKafkaFlags {
   config?: string;
@@ -48,13 +52,4 @@ export function startFrom(flags: Pick<SampleKafkaFlags, 'fromBeginning' | 'lates
   if ([flags.fromBeginning, flags.latest, flags.since !== undefined].filter(Boolean).length > 1) return undefined;
   if (flags.since !== undefined) return { from: 'since', timestamp: parseSince(flags.since) };
   return flags.latest ? { from: 'latest' } : { from: 'beginning' };
-}
-
-/** `15m`, `2h`, `7d` ago, or an ISO 8601 timestamp, or epoch milliseconds. */
-export function parseSince(text: string, now = Date.now()): number {
-  const relative = /^(\d+)(s|m|h|d)$/.exec(text);
-  if (relative) return now - Number(relative[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd'];
-  const absolute = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (Number.isNaN(absolute)) throw new Error(`--since "${text}" is neither a duration (15m, 2h, 7d) nor a timestamp`);
-  return absolute;
 }

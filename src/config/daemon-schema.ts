@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { DEFAULT_RUN_HEALTH } from '../pipeline/summary.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -32,9 +33,20 @@ export const adminSchema = z
     host: z.string().min(1).default('127.0.0.1'),
     /** env ADMIN_PORT; 0 picks a free port. */
     port: z.number().int().min(0).max(65_535).default(8080),
-    /** Bearer token for POST endpoints (env ADMIN_TOKEN). */
+    /** Bearer token (env ADMIN_TOKEN): POST routes always; every non-public route beyond loopback. */
     token: z.string().min(16, { message: 'must be at least 16 characters' }).nullable().default(null),
+    /** Routes that answer without the token when bound beyond loopback (probes, scrapers). */
+    publicRoutes: z.array(z.string().startsWith('/')).default(['/healthz', '/readyz', '/metrics']),
+    /** /status shows raw input lines of invalid candidates (user IDs, perhaps); off, they are redacted. */
+    showInputs: z.boolean().default(false),
     bodyLimitBytes: positiveInt.default(1024 * 1024),
+    /**
+     * POST /admin/backfill bodies: the largest measured to be parsed within the default heap
+     * (README "Security"); bigger lists go through s3_uri, which is streamed.
+     */
+    backfillBodyLimitBytes: positiveInt.max(64 * 1024 * 1024).default(16 * 1024 * 1024),
+    /** A request must arrive whole within this. */
+    requestTimeoutMs: positiveInt.default(30_000),
   })
   .strict();
 
@@ -69,6 +81,15 @@ export const safetySchema = z
      * what was not sent stays unmarked (runs) or in the resume file (backfills).
      */
     maxPauseMinutes: z.number().positive().max(24 * 60).default(60),
+    /**
+     * A finished run is `degraded` (exit 1, alerting) rather than `ok` when more than this share of
+     * its candidates are invalid (a UTF-16 or CR-only file)… 1: never.
+     */
+    maxInvalidFraction: z.number().min(0).max(1).default(DEFAULT_RUN_HEALTH.maxInvalidFraction),
+    /** …or more than this share of the users checked are unevaluable (the flag service down). 1: never. */
+    maxUnevaluableFraction: z.number().min(0).max(1).default(DEFAULT_RUN_HEALTH.maxUnevaluableFraction),
+    /** …and at least this many of them: a few typos in a short list do not page; an input wholly unusable always does. */
+    degradedFloor: positiveInt.default(DEFAULT_RUN_HEALTH.degradedFloor),
   })
   .strict();
 

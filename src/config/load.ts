@@ -51,10 +51,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const source = options.configPath ? `configuration (${options.configPath} + environment + flags)` : 'configuration';
+    const where = (keys: PropertyKey[]): string => {
+      const key = keys.join('.');
+      const origin = originOf(key, flagLayer, envLayer(env), options.configPath);
+      return `${key || '(root)'}${origin ? ` (${origin})` : ''}`;
+    };
     throw new ValidationError(
       'CONFIG_INVALID',
       source,
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+      parsed.error.issues.map((issue) => `${where(issue.path)}: ${issue.message}`),
     );
   }
   const config = parsed.data;
@@ -142,6 +147,43 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
     layer.investigate = { brokers };
   }
   return layer;
+}
+
+/** The command-line options that set config keys (src/cli/options.ts, overridesFrom). */
+const OPTION_OF: Record<string, string> = {
+  sink: '--sink',
+  'candidates.path': '--candidates',
+  'candidates.column': '--column',
+  'flags.rules': '--flags',
+  'enqueue.rateLimit': '--rate-limit',
+  'enqueue.budget': '--budget',
+  'state.file': '--state-file',
+};
+
+const ENV_OF: Record<string, string> = {
+  'state.valkeyUrl': 'VALKEY_URL',
+  'state.valkeyCluster': 'VALKEY_CLUSTER',
+  'sqs.queueUrl': 'SQS_QUEUE_URL',
+  'sqs.region': 'AWS_REGION',
+  'admin.host': 'ADMIN_HOST',
+  'admin.port': 'ADMIN_PORT',
+  'admin.token': 'ADMIN_TOKEN',
+  'safety.consumerLag.brokers': 'KAFKA_BROKERS',
+  'investigate.brokers': 'KAFKA_BROKERS',
+  ...Object.fromEntries(Object.entries(SNOWFLAKE_ENV).map(([variable, field]) => [`candidates.snowflake.${field}`, variable])),
+};
+
+/**
+ * Where the value of a bad key came from, so the error points at what to fix: the option or
+ * environment variable (the layers above the file), else the config file.
+ */
+function originOf(key: string, flags: Layer, env: Layer, configPath: string | undefined): string | null {
+  const given = (layer: Layer): boolean => key.split('.').reduce<unknown>((node, part) => (isRecord(node) ? node[part] : undefined), layer) !== undefined;
+  const option = OPTION_OF[key];
+  if (option && given(flags)) return option;
+  const variable = ENV_OF[key];
+  if (variable && given(env)) return variable;
+  return configPath ? `in ${configPath}` : null;
 }
 
 function resolvePaths(layer: Layer, base: string): Layer {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { isSafePattern } from 'redos-detector';
+import { DEFAULT_BREAKER } from '../flags/http-checker.js';
 import { adminSchema, daemonSchema, safetySchema } from './daemon-schema.js';
 
 /**
@@ -79,6 +81,10 @@ const httpCheckerSchema = z
     retries: z.number().int().min(0).max(10).default(3),
     retryBaseMs: positiveInt.default(100),
     retryMaxMs: positiveInt.default(5000),
+    /** Consecutive failed requests (network error, timeout, 5xx) that open the circuit breaker; 0: never. */
+    breakerThreshold: z.number().int().min(0).max(1000).default(DEFAULT_BREAKER.threshold),
+    /** An open breaker makes checks unevaluable at once for this long, then lets one probe through. */
+    breakerCooldownMs: positiveInt.default(DEFAULT_BREAKER.cooldownMs),
   })
   .strict();
 
@@ -86,11 +92,12 @@ export const configSchema = z
   .object({
     /** The flag whose newly enabled users get a backfill. */
     flag: z.string().min(1).default('consumer_graph_ingestion'),
-    /** Candidate IDs that do not match are counted as `invalid` and never sent. */
-    idPattern: z
-      .string()
-      .default(DEFAULT_ID_PATTERN)
-      .refine(isValidRegExp, { message: 'is not a valid regular expression' }),
+    /**
+     * Candidate IDs that do not match are counted as `invalid` and never sent. Tested against every
+     * candidate with the built-in (backtracking) engine, so a pattern that can backtrack
+     * catastrophically is refused here (docs/decisions.md).
+     */
+    idPattern: z.string().default(DEFAULT_ID_PATTERN).superRefine(checkIdPattern),
     candidates: z
       .object({
         /** file: a maintained list (candidates.path); snowflake: a query (candidates.snowflake). */
@@ -248,6 +255,7 @@ function checkValkeyUrl(url: string | null, context: z.RefinementCtx): void {
 }
 
 function isQueueUrl(url: string): boolean {
+  if (!URL.canParse(url)) return false; // .url() says so already; this check must not throw
   const parsed = new URL(url);
   return /^https?:$/.test(parsed.protocol) && /^\/[^/]+\/[A-Za-z0-9_-]{1,80}(\.fifo)?\/?$/.test(parsed.pathname);
 }
@@ -261,11 +269,51 @@ function databaseOf(url: string): number | null {
   }
 }
 
-function isValidRegExp(pattern: string): boolean {
+/** Valid, and safe to run per candidate: see idPatternProblem. */
+function checkIdPattern(pattern: string, context: z.RefinementCtx): void {
+  const problem = idPatternProblem(pattern);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+}
+
+/**
+ * How long the ReDoS check may take. Patterns an ID needs take a few milliseconds; one it cannot
+ * decide in this time is refused (fail closed), which only very ambiguous patterns reach.
+ */
+const REDOS_CHECK_TIMEOUT_MS = 1000;
+
+/** The check runs once per pattern per process, however often the config is parsed. */
+const patternProblems = new Map<string, string | null>();
+
+/**
+ * Why `pattern` cannot be the idPattern, or null. The built-in RegExp backtracks: `^(a+)+$`
+ * against 35 characters runs for minutes, blocking the event loop (and so SIGTERM) — one bad line
+ * would stall a run. redos-detector explores every way the pattern can match a prefix; a pattern
+ * with more than a bounded number (its score) can backtrack super-linearly and is refused.
+ */
+export function idPatternProblem(pattern: string): string | null {
+  let problem = patternProblems.get(pattern);
+  if (problem !== undefined) return problem;
+  problem = findIdPatternProblem(pattern);
+  patternProblems.set(pattern, problem);
+  return problem;
+}
+
+function findIdPatternProblem(pattern: string): string | null {
   try {
     new RegExp(pattern);
-    return true;
   } catch {
-    return false;
+    return 'is not a valid regular expression';
   }
+  let verdict: ReturnType<typeof isSafePattern>;
+  try {
+    verdict = isSafePattern(pattern, { timeout: REDOS_CHECK_TIMEOUT_MS });
+  } catch (error) {
+    return `cannot be checked for catastrophic backtracking (${error instanceof Error ? error.message : String(error)}); use a simpler pattern`;
+  }
+  if (verdict.safe) return null;
+  const why =
+    verdict.error === 'timedOut' || verdict.error === 'hitMaxSteps'
+      ? `it could not be shown safe within the check's limits (${REDOS_CHECK_TIMEOUT_MS} ms)`
+      : 'part of it can match the same text in many ways (a nested or overlapping repetition such as (a+)+, (a|a)*, \\d+\\d+, or an unanchored [a-z]+x)';
+  return `can backtrack catastrophically: ${why}, so one bad candidate line could stall a run for minutes. Use a pattern where each character can match in only one way, e.g. ${DEFAULT_ID_PATTERN}`;
 }

@@ -2,6 +2,7 @@ import { errorMessage } from '../errors.js';
 import { DAY } from '../time.js';
 import { MASS_FORGET_PERMIT } from '../../strategies/polling.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { RunSummary } from '../pipeline/summary.js';
 import type { Route } from './admin-server.js';
 import type { Daemon } from './daemon.js';
 
@@ -36,7 +37,7 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       path: '/status',
       mutating: false,
       handle: async () => {
-        const lastRuns = await daemon.lastRuns();
+        const lastRuns = redactInputs(await daemon.lastRuns(), runtime.config.admin.showInputs);
         const held = lastRuns[0]?.status === 'held' ? { runId: lastRuns[0].runId, users: lastRuns[0].forgetHeld, reason: lastRuns[0].error } : null;
         return { status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), sendingPaused: daemon.sendingPaused(), forgetHold: held, lastRuns } };
       },
@@ -69,4 +70,13 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       handle: () => (daemon.cancel() ? { status: 202, body: { cancelling: true } } : { status: 409, body: { error: 'no run in progress' } }),
     },
   ];
+}
+
+/**
+ * Raw input lines of invalid candidates may be user IDs, or whatever a file held: /status shows
+ * where they were and why they were refused, and their text only with admin.showInputs.
+ */
+function redactInputs(runs: RunSummary[], show: boolean): RunSummary[] {
+  if (show) return runs;
+  return runs.map((run) => ({ ...run, invalidExamples: run.invalidExamples.map(({ value, ...example }) => (value === undefined ? example : { ...example, value: '[redacted]' })) }));
 }

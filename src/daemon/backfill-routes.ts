@@ -27,13 +27,15 @@ async function answering(handle: () => Promise<AdminResponse>): Promise<AdminRes
 }
 
 /** The admin backfill routes (README, "Admin API"): HTTP in and out of the coordinator. */
-export function backfillRoutes(backfills: BackfillCoordinator): Route[] {
+export function backfillRoutes(backfills: BackfillCoordinator, limits: { bodyLimitBytes: number; maxUsers: number }): Route[] {
   return [
     {
       method: 'POST',
       path: '/admin/backfill',
       mutating: true,
-      bodyLimitBytes: 50 * 1024 * 1024,
+      bodyLimitBytes: limits.bodyLimitBytes,
+      // A list of maxUsers IDs holds maxUsers - 1 commas; anything more is over the cap.
+      maxItems: limits.maxUsers,
       handle: (body) =>
         answering(async () => {
           const parsed = requestSchema.safeParse(body);

@@ -8,8 +8,14 @@ import type { Logger } from '../logger.js';
 import { flagRulesSchema, type FlagRulesFile } from './rules-schema.js';
 import { FlagSnapshot } from './snapshot.js';
 
-/** A rules file is configuration, not data: anything larger is a mistake. */
-const MAX_RULES_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * A rules file is configuration; big user lists belong in list files (`users: users.txt`), which
+ * are streamed. Measured at the default heap (192 MB): the YAML parser needs ≈ 1 KB of heap per
+ * inline list item (100,000 users: 102 MB; 200,000: out of memory), JSON.parse ≈ 150 bytes.
+ * So a YAML document may hold ≈ 65,000 inline users, a JSON one ≈ 500,000.
+ */
+const MAX_YAML_RULES_BYTES = 1024 * 1024;
+const MAX_JSON_RULES_BYTES = 8 * 1024 * 1024;
 
 export interface LoadRulesOptions {
   location: string;
@@ -58,12 +64,7 @@ export async function loadFlagRules(options: LoadRulesOptions, deps: InputDeps =
 }
 
 function parseRules(text: string, location: string): FlagRulesFile {
-  let value: unknown;
-  try {
-    value = YAML.parse(text, { prettyErrors: true });
-  } catch (error) {
-    throw new ValidationError('RULES_INVALID', `flag rules ${location}`, [`not valid YAML/JSON: ${errorMessage(error)}`]);
-  }
+  const value = parseDocument(text, location);
   const parsed = flagRulesSchema.safeParse(value ?? {});
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
   const allowUnknown = parsed.success && parsed.data.allowUnknownKeys;
@@ -84,17 +85,47 @@ function normalise(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
+/** JSON (an exported snapshot) through JSON.parse, which needs far less memory; else YAML, smaller. */
+function parseDocument(text: string, location: string): unknown {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      // Not JSON after all (YAML flow style, a comment): YAML below, if small enough.
+      if (Buffer.byteLength(text) > MAX_YAML_RULES_BYTES) throw new ValidationError('RULES_INVALID', `flag rules ${location}`, [`not valid JSON: ${errorMessage(error)}`]);
+    }
+  }
+  if (Buffer.byteLength(text) > MAX_YAML_RULES_BYTES) throw tooLarge(location, MAX_YAML_RULES_BYTES, 'as YAML');
+  try {
+    return YAML.parse(text, { prettyErrors: true }) as unknown;
+  } catch (error) {
+    throw new ValidationError('RULES_INVALID', `flag rules ${location}`, [`not valid YAML/JSON: ${errorMessage(error)}`]);
+  }
+}
+
 async function readWhole(location: string, deps: InputDeps): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of openInput(location, deps)) {
-    size += chunk.length;
-    if (size > MAX_RULES_FILE_BYTES) {
-      throw new FfError('RULES_INVALID', `flag rules ${location} is larger than ${MAX_RULES_FILE_BYTES} bytes`);
+  try {
+    for await (const chunk of openInput(location, deps)) {
+      size += chunk.length;
+      if (size > MAX_JSON_RULES_BYTES) throw tooLarge(location, MAX_JSON_RULES_BYTES, 'as JSON');
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    // A rules file that does not exist is a configuration mistake (exit 2); one that could not be
+    // read this time (a network error, S3 throttling) is worth trying again (exit 1).
+    if (error instanceof FfError && error.code === 'INPUT_UNREADABLE' && !error.retryable) throw new FfError('RULES_INVALID', `flag rules: ${error.message}`, { cause: error });
+    throw error;
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function tooLarge(location: string, limit: number, as: string): FfError {
+  return new FfError(
+    'RULES_INVALID',
+    `flag rules ${location} is larger than ${limit / (1024 * 1024)} MiB, the limit ${as}: keep large user lists in a list file (users: users.txt, one ID per line), which is streamed`,
+  );
 }
 
 /** A referenced list resolves against the rules file's own folder (or stays an s3:// URI). */
@@ -124,7 +155,9 @@ async function readIdList(location: string, field: string, options: LoadRulesOpt
       for (const rejected of batch.rejected) if (invalid++ < 5) examples.push(`line ${rejected.position}: ${rejected.reason}`);
     }
   } catch (error) {
-    throw new ValidationError('RULES_INVALID', `flag rules ${options.location}`, [`${field}: cannot read ${location}: ${errorMessage(error)}`]);
+    // openInput's errors already name the list ("cannot read <list>: no such file"); say it once.
+    const problem = error instanceof FfError ? errorMessage(error) : `cannot read ${location}: ${errorMessage(error)}`;
+    throw new ValidationError('RULES_INVALID', `flag rules ${options.location}`, [`${field}: ${problem}`]);
   }
   if (invalid > 0 && !options.allowInvalidListEntries) {
     throw new ValidationError('RULES_INVALID', `flag rules ${options.location}`, [

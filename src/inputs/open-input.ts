@@ -66,7 +66,9 @@ function toInputError(location: string, error: unknown): FfError {
     ENOENT: 'no such file',
     EACCES: 'permission denied',
     EISDIR: 'is a directory, not a file',
+    ENOTDIR: 'a part of the path is not a directory',
   };
-  const reason = (code && reasons[code]) ?? errorMessage(error);
-  return new FfError('INPUT_UNREADABLE', `cannot read ${location}: ${reason}`, { cause: error });
+  const known = code !== undefined ? reasons[code] : undefined;
+  // A missing or forbidden path is a mistake to fix; anything else (EIO, EMFILE) may pass.
+  return new FfError('INPUT_UNREADABLE', `cannot read ${location}: ${known ?? errorMessage(error)}`, { cause: error, retryable: known === undefined });
 }

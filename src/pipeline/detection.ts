@@ -14,7 +14,7 @@ import { formatElapsed, systemClock, type Clock } from '../time.js';
 import { ForgetGuard, type ForgetPolicy } from './forget-guard.js';
 import { PendingUsers } from './pending-users.js';
 import { SeenSet } from './seen-set.js';
-import { emptyCounts, type InvalidExample, type RunCounts, type RunStatus, type RunSummary } from './summary.js';
+import { degradedReason, emptyCounts, type InvalidExample, type RunCounts, type RunHealthPolicy, type RunStatus, type RunSummary } from './summary.js';
 import { acceptCandidates } from './validate.js';
 
 /** A progress line per this many users sent (the seed's "Sent 5000/75000 (6.7%), elapsed: 8m20s"). */
@@ -55,6 +55,8 @@ export interface DetectionOptions {
   sendConcurrency: number;
   message: MessageSettings;
   retry: RetryPolicy;
+  /** When a finished run whose input was mostly unusable is `degraded` (safety.*). */
+  health: RunHealthPolicy;
   signal?: AbortSignal | undefined;
 }
 
@@ -85,6 +87,7 @@ class DetectionRun {
   private firstError: unknown = undefined;
   private readonly forgets: ForgetGuard;
   private forgetHold: string | undefined;
+  private degraded: string | null = null;
   private readonly runId = randomUUID();
   private startedAt = 0;
   private nextProgressLog = PROGRESS_EVERY;
@@ -114,16 +117,17 @@ class DetectionRun {
     const logger = this.deps.logger.child({ runId });
     const { budget } = this.options;
     const rate = this.deps.limiter?.ratePerSecond;
-    // The budget and the rate together bound how long a run can send.
-    const bound = budget > 0 && rate ? `, at most ${budget} users at ${rate}/s: sending takes at most ${formatElapsed((budget / rate) * 1000)}` : '';
+    // How long sending takes is said once the scan knows how many users there are (sendPending).
     logger.info(
       { source: this.deps.source.description, checker: this.deps.checker.description, state: this.deps.stateDescription ?? 'state', sink: this.deps.sink.description, dryRun: this.options.dryRun, budget, rateLimit: rate ?? null },
-      `detection run started${bound}`,
+      'detection run started',
     );
     await this.guard(this.classifyAll());
     if (this.firstError === undefined) await this.sendPending(logger);
     await this.pending.dispose().catch((error: unknown) => logger.warn({ err: error }, 'could not remove the spill file'));
     if (this.firstError === undefined) await this.guard(this.forgetDisabledUsers(logger));
+    // Only a run that finished is judged: a failed one already says what went wrong.
+    if (this.firstError === undefined) this.judgeHealth(logger);
 
     const summary: RunSummary = {
       runId,
@@ -135,7 +139,7 @@ class DetectionRun {
       durationMs: Math.round(this.clock.now() - started),
       ...this.counts,
       invalidExamples: this.examples,
-      error: this.firstError === undefined ? (this.forgetHold ?? null) : errorMessage(this.firstError),
+      error: this.firstError === undefined ? (this.forgetHold ?? this.degraded) : errorMessage(this.firstError),
     };
     if (summary.invalid > 0) logger.warn({ invalid: summary.invalid, examples: this.examples }, `${summary.invalid} invalid candidate lines`);
     if (summary.deferred > 0) logger.warn({ deferred: summary.deferred }, `${summary.deferred} users over the run budget are left for the next run`);
@@ -148,7 +152,20 @@ class DetectionRun {
     if (this.firstError instanceof FfError && this.firstError.code === 'RUN_CANCELLED') return 'cancelled';
     if (this.firstError !== undefined) return 'failed';
     if (this.counts.failed > 0) return 'partial';
-    return this.forgetHold ? 'held' : 'ok';
+    if (this.forgetHold) return 'held';
+    return this.degraded ? 'degraded' : 'ok';
+  }
+
+  /**
+   * A run whose input was mostly unusable (the flag service down, a candidate file in the wrong
+   * encoding) must not end `ok`: it ends `degraded`, which alerts (exit 1, no last-success time).
+   * What it sent and marked is unchanged — the usable users were processed as usual.
+   */
+  private judgeHealth(logger: Logger): void {
+    this.degraded = degradedReason(this.counts, this.options.health);
+    if (!this.degraded) return;
+    const { candidates, invalid, evaluated, unevaluable } = this.counts;
+    logger.error({ candidates, invalid, evaluated, unevaluable }, this.degraded);
   }
 
   /**

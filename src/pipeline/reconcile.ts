@@ -4,12 +4,14 @@ import type { FlagChecker } from '../flags/types.js';
 import type { Logger } from '../logger.js';
 import type { KnownUsers } from '../state/types.js';
 import { ForgetGuard, type ForgetPolicy } from './forget-guard.js';
-import { emptyCounts, type RunSummary } from './summary.js';
+import { degradedReason, emptyCounts, type RunHealthPolicy, type RunSummary } from './summary.js';
 
 export interface ReconcileOptions {
   dryRun: boolean;
   forgetPolicy: ForgetPolicy;
   batchSize: number;
+  /** When a reconcile whose users were mostly unevaluable (a dead flag service) is `degraded`. */
+  health: RunHealthPolicy;
   signal?: AbortSignal | undefined;
 }
 
@@ -57,17 +59,19 @@ export async function reconcileKnownUsers(deps: { known: KnownUsers; checker: Fl
     error = caught;
   }
   const cancelled = error instanceof FfError && error.code === 'RUN_CANCELLED';
+  // Unevaluable users are never forgotten, so a dead flag service makes reconcile a no-op: say so.
+  const degraded = error === undefined && !hold ? degradedReason(counts, options.health) : null;
   const summary: RunSummary = {
     runId: randomUUID(),
     strategy: 'reconcile',
-    status: error !== undefined ? (cancelled ? 'cancelled' : 'failed') : hold ? 'held' : 'ok',
+    status: error !== undefined ? (cancelled ? 'cancelled' : 'failed') : hold ? 'held' : degraded ? 'degraded' : 'ok',
     dryRun: options.dryRun,
     budget: null,
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - started),
     ...counts,
     invalidExamples: [],
-    error: error !== undefined ? errorMessage(error) : (hold ?? null),
+    error: error !== undefined ? errorMessage(error) : (hold ?? degraded),
   };
   deps.logger[summary.status === 'ok' ? 'info' : 'error']({ summary }, `reconcile ${summary.status}: ${counts.evaluated} known users re-checked, ${counts.forgotten} forgotten`);
   return summary;

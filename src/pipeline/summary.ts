@@ -34,9 +34,59 @@ export interface RunCounts {
  * ok: finished, nothing failed · partial: finished, some sends failed for good · failed: stopped
  * by an error · cancelled: stopped by a signal or a lost lock · skipped: another run held the lock ·
  * deferred: the safety gate held enqueueing back (consumer lag); nothing sent, nobody marked ·
- * held: finished, but too many known users were found disabled to forget without a person.
+ * held: finished, but too many known users were found disabled to forget without a person ·
+ * degraded: finished, but too much of its input was unusable (invalid lines, or users the flag
+ * checker could not decide) for the run to count as a success; the usable rest was processed.
  */
-export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled' | 'skipped' | 'deferred' | 'held';
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'cancelled' | 'skipped' | 'deferred' | 'held' | 'degraded';
+
+/**
+ * When a finished run is `degraded` rather than `ok` (config `safety.*`): a run whose candidates
+ * are mostly unusable did not do its job — a flag service that is down makes every user
+ * unevaluable, a UTF-16 or CR-only candidate file makes every line invalid — and must alert,
+ * not end `ok` with exit 0.
+ */
+export interface RunHealthPolicy {
+  /** More than this share of the candidates invalid… */
+  maxInvalidFraction: number;
+  /** …or more than this share of the users checked unevaluable… */
+  maxUnevaluableFraction: number;
+  /** …and at least this many of them; a run where every one is unusable is degraded whatever the count. */
+  degradedFloor: number;
+}
+
+/**
+ * Half: past it a run did more harm than good (most of its input was never judged). Healthy runs
+ * are far below — a maintained list has a few typos, a working flag service answers every user —
+ * so the limit is not close to anything normal. The floor keeps a short hand-made list with a
+ * few typos (3 of 5) from paging anyone; a wholly unusable input always does.
+ */
+export const DEFAULT_RUN_HEALTH: RunHealthPolicy = { maxInvalidFraction: 0.5, maxUnevaluableFraction: 0.5, degradedFloor: 10 };
+
+/**
+ * Why a finished run is degraded, or null when it is healthy. Invalid lines are a share of every
+ * candidate read; unevaluable users a share of the unique valid IDs checked (invalid lines and
+ * repeats never reach the checker). An empty run is healthy: nothing was unusable.
+ */
+export function degradedReason(counts: RunCounts, policy: RunHealthPolicy): string | null {
+  const reasons = [
+    excess(counts.invalid, counts.candidates, policy.maxInvalidFraction, policy.degradedFloor) &&
+      `${counts.invalid} of ${counts.candidates} candidates (${percent(counts.invalid / counts.candidates)}) are invalid, above safety.maxInvalidFraction (${percent(policy.maxInvalidFraction)}): check the candidate list's encoding (UTF-8) and line endings (LF or CRLF); invalidExamples names the first lines`,
+    excess(counts.unevaluable, counts.evaluated, policy.maxUnevaluableFraction, policy.degradedFloor) &&
+      `${counts.unevaluable} of ${counts.evaluated} users checked (${percent(counts.unevaluable / counts.evaluated)}) are unevaluable, above safety.maxUnevaluableFraction (${percent(policy.maxUnevaluableFraction)}): the flag checker could not decide them (flag service down or failing, or rules that cannot be evaluated offline); they are retried next run`,
+  ].filter((reason): reason is string => typeof reason === 'string');
+  return reasons.length === 0 ? null : `run degraded: ${reasons.join('; ')}`;
+}
+
+/** Over the limit: above the share, and either at least `floor` of them or every one. */
+function excess(bad: number, total: number, maxFraction: number, floor: number): boolean {
+  if (total === 0 || bad / total <= maxFraction) return false;
+  return bad >= floor || bad === total;
+}
+
+function percent(fraction: number): string {
+  return `${Number((fraction * 100).toFixed(1))} %`;
+}
 
 export interface InvalidExample {
   origin: string;

@@ -45,7 +45,8 @@ export class DaemonProcess {
   }
 
   post(route: string, body?: unknown): Promise<Response> {
-    return fetch(`${this.admin}${route}`, { method: 'POST', ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+    // The admin API takes JSON POSTs only (a cross-site form cannot send this content type).
+    return fetch(`${this.admin}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   }
 
   async get<T>(route: string): Promise<T> {

@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import type { DetectionOptions } from '../../src/pipeline/detection.js';
+import { DEFAULT_RUN_HEALTH } from '../../src/pipeline/summary.js';
 
 /** Detection options for tests: no budget, fast retries, a simple ID pattern. */
 export const detectionOptions = (overrides: Partial<DetectionOptions> = {}): DetectionOptions => ({
@@ -14,5 +15,6 @@ export const detectionOptions = (overrides: Partial<DetectionOptions> = {}): Det
   sendConcurrency: 1,
   message: { reason: 'r', lookbackDays: 365, priority: 'low', requestIdPrefix: 'p' },
   retry: { entryRetries: 2, baseMs: 1, maxMs: 2 },
+  health: DEFAULT_RUN_HEALTH,
   ...overrides,
 });

@@ -99,6 +99,15 @@ describe('HttpFlagChecker against a real HTTP server', () => {
     expect(maxInFlight).toBeGreaterThan(1);
   });
 
+  it('keeps to `concurrency` across batches checked at once, as a run classifies them', async () => {
+    maxInFlight = 0;
+    const one = checker({ concurrency: 3 });
+    const batches = Array.from({ length: 4 }, (_, b) => Array.from({ length: 20 }, (_, i) => `c${b * 20 + i}`));
+    await Promise.all(batches.map((ids) => one.check(ids)));
+    expect(maxInFlight).toBeLessThanOrEqual(3);
+    expect(maxInFlight).toBeGreaterThan(1);
+  });
+
   it('retries 5xx and 429 until an answer comes', async () => {
     expect(await checker().check(['flaky-2', 'limited-3'])).toEqual(['enabled', 'disabled']);
     expect(attempts.get('flaky-2')).toBe(3);

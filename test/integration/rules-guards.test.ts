@@ -69,3 +69,49 @@ describe('rules that cannot be read whole stop the run (exit 2): nobody sent, no
     expect(sent).toBe(3); // vip-1 excluded, the others enabled
   });
 });
+
+describe('rules too large to parse within the heap are refused (exit 2), and a list file of any size works', () => {
+  const users = (n: number) => Array.from({ length: n }, (_, i) => `user-${String(i).padStart(7, '0')}`);
+
+  it('1,000,000 inline users, YAML or JSON: refused with what to do instead, no out-of-memory', async () => {
+    for (const [name, text] of [
+      ['rules.yaml', `flag: consumer_graph_ingestion\nenabled: true\nusers:\n${users(1_000_000).map((id) => `  - ${id}`).join('\n')}\n`],
+      ['rules.json', JSON.stringify({ flag: 'consumer_graph_ingestion', enabled: true, users: users(1_000_000) })],
+    ] as const) {
+      const { result, sent, marked } = await detectWith((dir) => {
+        writeFileSync(path.join(dir, name), text);
+        return path.join(dir, name);
+      });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`${name} is larger than 8 MiB, the limit as JSON: keep large user lists in a list file (users: users.txt, one ID per line), which is streamed`);
+      expect(sent).toBe(0);
+      expect(marked).toEqual([]);
+    }
+  });
+
+  it('a YAML document over 1 MiB is refused; the same users as JSON are read', async () => {
+    const many = users(70_000);
+    const yaml = await detectWith((dir) => {
+      writeFileSync(path.join(dir, 'rules.yaml'), `flag: consumer_graph_ingestion\nenabled: true\nusers:\n${many.map((id) => `  - ${id}`).join('\n')}\n`);
+      return path.join(dir, 'rules.yaml');
+    });
+    expect(yaml.result.code).toBe(2);
+    expect(yaml.result.stderr).toContain('is larger than 1 MiB, the limit as YAML');
+    const json = await detectWith((dir) => {
+      writeFileSync(path.join(dir, 'rules.json'), JSON.stringify({ flag: 'consumer_graph_ingestion', enabled: true, users: [...many, 'vip-1'] }));
+      return path.join(dir, 'rules.json');
+    });
+    expect(json.result.code, json.result.stderr).toBe(0);
+    expect(json.marked).toEqual(['vip-1']);
+  });
+
+  it('1,000,000 users in a list file work at the default heap', async () => {
+    const { result, marked } = await detectWith((dir) => {
+      writeFileSync(path.join(dir, 'users.txt'), `${users(1_000_000).join('\n')}\nvip-2\n`);
+      writeFileSync(path.join(dir, 'rules.yaml'), 'flag: consumer_graph_ingestion\nenabled: true\nusers: users.txt\n');
+      return path.join(dir, 'rules.yaml');
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(marked).toEqual(['vip-2']);
+  });
+});

@@ -48,10 +48,18 @@ describe('configuration layers', () => {
     })();
     expect(error).toBeInstanceOf(ValidationError);
     const problems = (error as ValidationError).problems.join('\n');
-    for (const field of ['enqueue.rateLimit', 'enqueue.lookbackDays', 'enqueue: Unrecognized key: "typo"', 'state.valkeyUrl', 'idPattern']) {
-      expect(problems).toContain(field);
+    // Each named with where its value came from: the file here.
+    for (const field of ['enqueue.rateLimit', 'enqueue.lookbackDays', 'enqueue', 'state.valkeyUrl', 'idPattern']) {
+      expect(problems).toContain(`${field} (in ${file}):`);
     }
+    expect(problems).toContain('Unrecognized key: "typo"');
     expect((error as ValidationError).exitCode).toBe(2);
+  });
+
+  it('names the option or environment variable a bad value came from', () => {
+    expect(() => loadConfig({ env: { VALKEY_URL: 'http://h', SQS_QUEUE_URL: 'q' }, overrides: { enqueue: { budget: -1 } } })).toThrow(
+      /state\.valkeyUrl \(VALKEY_URL\): scheme must be[\s\S]*sqs\.queueUrl \(SQS_QUEUE_URL\)[\s\S]*enqueue\.budget \(--budget\)/,
+    );
   });
 
   it('reports a config file that is not YAML, or missing', () => {
@@ -124,7 +132,7 @@ describe('daemon, admin and safety settings', () => {
         env: { ADMIN_TOKEN: 'short' },
         overrides: { daemon: { schedule: 'every hour', timezone: 'Mars/Olympus' }, safety: { consumerLag: { enabled: true } } },
       }),
-    ).toThrow(/daemon\.schedule: is not a valid cron expression[\s\S]*daemon\.timezone: is not an IANA time zone[\s\S]*admin\.token: must be at least 16 characters[\s\S]*safety\.consumerLag: enabled needs brokers/);
+    ).toThrow(/daemon\.schedule: is not a valid cron expression[\s\S]*daemon\.timezone: is not an IANA time zone[\s\S]*admin\.token \(ADMIN_TOKEN\): must be at least 16 characters[\s\S]*safety\.consumerLag: enabled needs brokers/);
   });
 });
 

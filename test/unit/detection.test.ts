@@ -223,7 +223,7 @@ describe('runDetection when a part fails', () => {
 });
 
 describe('runDetection progress', () => {
-  it('logs the seed’s progress line every 1,000 users sent and states the run’s bound', async () => {
+  it('logs the seed’s progress line every 1,000 users sent, out of the users the scan found', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     const summary = await runDetection(
@@ -232,10 +232,10 @@ describe('runDetection progress', () => {
     );
     expect(summary.enqueued).toBe(2500);
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
-    expect(messages).toContain('detection run started, at most 3000 users at 100000/s: sending takes at most 0s');
+    expect(messages).toContain('candidate scan done, source closed: 2500 users to enqueue; at 100000/s sending takes about 0s');
     const progress = messages.filter((message) => message.startsWith('Sent '));
     expect(progress).toHaveLength(2);
-    expect(progress[0]).toMatch(/^Sent 1000\/\d+ \(\d+\.\d%\), elapsed: \d+s$/);
+    expect(progress[0]).toMatch(/^Sent 1000\/2500 \(40\.0%\), elapsed: \d+s$/);
     expect(progress[1]).toMatch(/^Sent 2000\//);
   });
 });

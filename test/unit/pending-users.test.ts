@@ -2,7 +2,9 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FfError } from '../../src/errors.js';
+import pino from 'pino';
 import { silentLogger } from '../../src/logger.js';
+import type { RateLimiter } from '../../src/send/rate-limiter.js';
 import { runDetection } from '../../src/pipeline/detection.js';
 import { PendingUsers } from '../../src/pipeline/pending-users.js';
 import type { CandidateBatch, CandidateSource } from '../../src/candidates/types.js';
@@ -118,5 +120,19 @@ describe('a detection run: scan to the end, then send', () => {
     expect(summary).toMatchObject({ status: 'failed', enqueued: 0, error: 'connection reset' });
     expect(sink.calls).toEqual([]);
     expect(known.known.size).toBe(0);
+  });
+
+  it('says, once the source is closed, how many users it will enqueue and how long that takes at the rate', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const limiter: RateLimiter = { ratePerSecond: 2, maxGrant: 2, description: 'fake', acquire: (wanted) => Promise.resolve({ count: Math.min(wanted, 2), started: () => undefined }) };
+    const summary = await runDetection(
+      { source: trackedSource(users(7)), checker: checkerOf(() => 'enabled'), known: new MemoryKnownUsers(), sink: new RecordingSink(), limiter, logger },
+      detectionOptions({ budget: 36_000 }),
+    );
+    expect(summary.enqueued).toBe(7);
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages).toContain('detection run started');
+    expect(messages).toContain('candidate scan done, source closed: 7 users to enqueue; at 2/s sending takes about 3s');
   });
 });

@@ -12,15 +12,18 @@ const NEWLINE = 0x0a;
  * so every call first reads what was added since, and starts over when the file was replaced.
  *
  * Only complete lines count: a last line without its newline (a write cut short by a crash) is
- * ignored, and the next writer cuts it off before appending. Compaction (rewriting the journal
- * as the set's members) is done by writers only, which the run lock serialises; read-only
- * commands never change the file.
+ * ignored, and the next writer cuts it off before appending. A complete line that is not `+id` or
+ * `-id` (a corrupt or hand-edited journal) stops every call with an error naming the file and the
+ * line: taken as an ID, it would mark someone known who never got a message. Compaction
+ * (rewriting the journal as the set's members) is done by writers only, which the run lock
+ * serialises; read-only commands never change the file.
  */
 export class JournalKnownUsers implements KnownUsers {
   private readonly known = new Set<string>();
   /** Bytes of complete lines applied so far, and the file they came from. */
   private position = 0;
   private inode: number | undefined;
+  /** Complete lines applied so far (blank ones included): also the number of the last one read. */
   private entries = 0;
   private writer: { handle: FileHandle; inode: number } | undefined;
 
@@ -69,6 +72,7 @@ export class JournalKnownUsers implements KnownUsers {
       if (stats.ino !== this.inode || stats.size < this.position) this.reset(stats.ino);
       if (stats.size > this.position) await this.readFrom(this.position);
     } catch (error) {
+      if (error instanceof FfError) throw error; // a corrupt line, already named
       throw new FfError('STATE_UNAVAILABLE', `cannot read state file ${this.file}: ${errorMessage(error)}`, { cause: error });
     }
   }
@@ -96,10 +100,24 @@ export class JournalKnownUsers implements KnownUsers {
   }
 
   private apply(line: string): void {
-    const id = line.slice(1).replace(/\r$/, '');
-    if (line.startsWith('+')) this.known.add(id);
-    else if (line.startsWith('-')) this.known.delete(id);
+    const entry = line.replace(/\r$/, '');
+    // A blank line (a hand edit) names nobody: skipped. Anything else must be an operation on an ID.
+    if (entry !== '') {
+      const [op, id] = [entry[0], entry.slice(1)];
+      if ((op !== '+' && op !== '-') || id === '') throw this.corrupt(entry);
+      if (op === '+') this.known.add(id);
+      else this.known.delete(id);
+    }
     this.entries++;
+  }
+
+  private corrupt(entry: string): FfError {
+    const shown = entry.length > 80 ? `${entry.slice(0, 80)}…` : entry;
+    return new FfError(
+      'STATE_UNAVAILABLE',
+      `state file ${this.file} is corrupt at line ${this.entries + 1}: ${JSON.stringify(shown)} is not "+<user id>" or "-<user id>"; ` +
+        'fix or remove that line (the journal is a log of +id / -id lines)',
+    );
   }
 
   private async append(userIds: readonly string[], op: '+' | '-'): Promise<void> {

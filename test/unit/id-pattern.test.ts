@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import { isSafePattern } from 'redos-detector';
 import { DEFAULT_ID_PATTERN, idPatternProblem } from '../../src/config/schema.js';
 import { ValidationError } from '../../src/errors.js';
 
@@ -42,6 +43,10 @@ describe('idPattern: patterns that backtrack catastrophically are refused at loa
       expect(loadConfig({ env: {}, overrides: { idPattern: pattern } }).idPattern).toBe(pattern);
     },
   );
+
+  it('the default pattern, which the config accepts without loading the checker, is safe by the checker too', () => {
+    expect(isSafePattern(DEFAULT_ID_PATTERN).safe).toBe(true);
+  });
 
   it('still reports a pattern that is not a regular expression as such', () => {
     expect(refusal('([')?.problems).toEqual(['idPattern: is not a valid regular expression']);

@@ -54,6 +54,10 @@ export class SqsSink implements MessageSink {
         requestHandler: {
           connectionTimeout: Math.min(options.requestTimeoutMs, 3000),
           requestTimeout: options.requestTimeoutMs,
+          // Without it the SDK only logs a warning when the timeout passes and waits for ever:
+          // an SQS that took a batch and never answered would hang the run (the fault campaign's
+          // sqs-lost-responses scenario).
+          throwOnRequestTimeout: true,
         },
       });
   }

@@ -32,7 +32,7 @@ export function awsEnv(endpoint = awsEndpoint()): Record<string, string> {
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 
 export function sqsClient(endpoint = awsEndpoint(), maxAttempts = 3): SQSClient {
-  return new SQSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts, requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } });
+  return new SQSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts, requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true } });
 }
 
 export function s3Client(endpoint = awsEndpoint()): S3Client {

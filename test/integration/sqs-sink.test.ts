@@ -2,7 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildUserLoadMessage } from '../../src/sink/message.js';
 import { SqsSink } from '../../src/sink/sqs-sink.js';
 import { FfError } from '../../src/errors.js';
-import { createQueue, drainQueue, sqsClient, userIdsOf } from '../helpers/services.js';
+import { SqsFaultProxy } from '../../faults/sqs-fault-proxy.js';
+import { awsEndpoint, awsEnv, createQueue, drainQueue, sqsClient, userIdsOf } from '../helpers/services.js';
 
 const settings = { reason: 'feature_flag_enabled', lookbackDays: 365, priority: 'low', requestIdPrefix: 'detector' };
 const client = sqsClient();
@@ -46,5 +47,25 @@ describe('SqsSink against the local SQS server', () => {
     expect((error as FfError).code).toBe('SINK_UNAVAILABLE');
     expect((error as FfError).retryable).toBe(true);
     unreachable.destroy();
+  });
+
+  it('gives up on a server that took the request and never answers, within its timeout (its own client)', async () => {
+    const queueUrl = await createQueue();
+    const proxy = await SqsFaultProxy.start(awsEndpoint(), 1);
+    proxy.set({ kind: 'blackhole' });
+    // The sink builds its client from the environment, as in production.
+    const saved = { ...process.env };
+    Object.assign(process.env, awsEnv(proxy.endpoint));
+    try {
+      const sink = new SqsSink({ queueUrl, region: 'us-east-1', maxAttempts: 2, requestTimeoutMs: 300 });
+      const started = Date.now();
+      const error = await sink.send([buildUserLoadMessage('u', settings)]).catch((e: unknown) => e);
+      expect((error as FfError).code).toBe('SINK_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(5000); // two attempts of 300 ms, not for ever
+      await sink.close();
+    } finally {
+      process.env = saved;
+      await proxy.close();
+    }
   });
 });

@@ -280,6 +280,10 @@ class DetectionRun {
       const requestedAt = formatRequestedAt(new Date());
       const messages = userIds.map((userId) => buildUserLoadMessage(userId, this.options.message, requestedAt));
       const result = await this.sender.send(messages, this.stop.signal);
+      // Counted before marking: a marking failure below must not hide the batch's failed sends.
+      this.counts.failed += result.failed.length;
+      if (result.waitedMs > 0) this.deps.events?.emit('send:rate-wait', result.waitedMs);
+      for (const failure of result.failed) this.deps.events?.emit('send:failed', { code: failure.code, senderFault: failure.senderFault });
       // Users the queue accepted are marked even when the batch was interrupted after them.
       if (result.accepted.length > 0) {
         try {
@@ -291,9 +295,6 @@ class DetectionRun {
         }
         this.counts.enqueued += result.accepted.length;
       }
-      this.counts.failed += result.failed.length;
-      if (result.waitedMs > 0) this.deps.events?.emit('send:rate-wait', result.waitedMs);
-      for (const failure of result.failed) this.deps.events?.emit('send:failed', { code: failure.code, senderFault: failure.senderFault });
       this.reportProgress();
       if (result.interruptedBy !== undefined) throw result.interruptedBy;
     }

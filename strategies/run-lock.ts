@@ -18,7 +18,7 @@ export async function underRunLock(
 ): Promise<RunSummary> {
   const { config, logger } = runtime;
   const lockKey = `${config.state.detectorKeyPrefix}lock:polling`;
-  const lease = await RunLease.acquire(store.locks, lockKey, logger);
+  const lease = await RunLease.acquire(store.locks, lockKey, logger, config.state.runLockTtlMs);
   if (!lease) {
     const message = `another run holds the lock ${lockKey}; this ${strategy} run is skipped`;
     logger.warn({ lock: lockKey }, message);

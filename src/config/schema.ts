@@ -150,6 +150,8 @@ export const configSchema = z
         maxForgetFraction: z.number().min(0).max(1).default(0.1),
         /** …and at least this many, forgets nobody until an operator releases it. */
         maxForgetFloor: z.number().int().min(0).default(100),
+        /** The run lock's TTL: a run that died (SIGKILL, a lost host) blocks the next one this long. Renewed every third. */
+        runLockTtlMs: positiveInt.min(1000).default(30_000),
         /** Candidate batches classified concurrently (each is one SMISMEMBER round trip). */
         maxInFlightBatches: positiveInt.max(64).default(8),
         connectTimeoutMs: positiveInt.default(5000),

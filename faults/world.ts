@@ -197,14 +197,5 @@ export async function runCli(args: string[], env: Record<string, string>, whileR
   return { code, signal, stderr, summary };
 }
 
-/** mulberry32: the campaign's seeded PRNG. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The campaign's seeded PRNG (the proxy's, so one seed drives both). */
+export { mulberry32 as prng } from './sqs-fault-proxy.js';

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { mulberry32 as prng } from '../../faults/sqs-fault-proxy.js';
 import { DaemonProcess, daemonsForTests } from '../helpers/daemon.js';
 import { PollingFixture } from '../helpers/polling.js';
 import { rawRequest } from '../helpers/raw-http.js';
@@ -10,18 +11,6 @@ import { awsEnv, createQueue, drainQueue, userIdsOf, valkeyUrl, waitFor } from '
 
 const daemons = daemonsForTests(afterEach);
 const TOKEN = 'fuzz-test-token-0123456789';
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const METHODS = { valid: ['GET', 'POST'], broken: ['PUT', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH', 'TRACE', 'CONNECT', 'GE T', 'get', 'X'.repeat(40), ''] };
 const TARGETS = {

@@ -184,19 +184,25 @@ describe('the gate during a send', () => {
     return { topic, group, batches: () => batches, sqs };
   }
 
+  /** A polling run of `users` at 50/s whose lag gate watches `group` on `topic`, re-read every 100 ms. */
+  const runWatching = (fixture: PollingFixture, queueUrl: string, sqs: ReturnType<typeof sqsClient>, lag: { group: string; topic: string }, more: Partial<Parameters<PollingFixture['run']>[0]> = {}, maxPauseMinutes = 60) =>
+    fixture.run({
+      candidates: fixture.writeCandidates(users),
+      rules: fixture.writeRules(users),
+      queueUrl,
+      sqs,
+      rateLimit: 50,
+      safety: { consumerLag: { enabled: true, brokers: brokers(), groups: [lag], recheckMs: 100, timeoutMs: 5000 }, maxPauseMinutes },
+      ...more,
+    });
+
   it('pauses sending while the worker lags, nothing sent meanwhile, and resumes once it caught up', async () => {
     const { topic, group, batches, sqs } = await fallsBehindMidSend();
     const fixture = new PollingFixture();
     const queueUrl = await createQueue();
     const changes: Array<{ paused: boolean; batches: number }> = [];
     try {
-      const summary = await fixture.run({
-        candidates: fixture.writeCandidates(users),
-        rules: fixture.writeRules(users),
-        queueUrl,
-        sqs,
-        rateLimit: 50,
-        safety: { consumerLag: { enabled: true, brokers: brokers(), groups: [{ group, topic }], recheckMs: 100, timeoutMs: 5000 } },
+      const summary = await runWatching(fixture, queueUrl, sqs, { group, topic }, {
         onRuntime: (runtime) =>
           runtime.events.on('send:paused', ({ gate, paused }) => {
             if (gate !== 'consumer_lag') return;
@@ -218,14 +224,7 @@ describe('the gate during a send', () => {
     const fixture = new PollingFixture();
     const queueUrl = await createQueue();
     try {
-      const summary = await fixture.run({
-        candidates: fixture.writeCandidates(users),
-        rules: fixture.writeRules(users),
-        queueUrl,
-        sqs,
-        rateLimit: 50,
-        safety: { consumerLag: { enabled: true, brokers: brokers(), groups: [{ group, topic }], recheckMs: 100, timeoutMs: 5000 }, maxPauseMinutes: 0.01 },
-      });
+      const summary = await runWatching(fixture, queueUrl, sqs, { group, topic }, {}, 0.01);
       expect(summary.status).toBe('failed');
       expect(summary.error).toMatch(new RegExp(`^sending gave up after a pause of .* \\(safety.maxPauseMinutes\\): consumer group ${group} is more than 60 s behind on ${topic}`));
       expect(summary.enqueued).toBeGreaterThan(0);

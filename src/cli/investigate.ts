@@ -61,7 +61,7 @@ async function withKnownIds<R extends Report>(report: R, idValues: Map<string, s
 
 function toSample(record: SampledRecord): Sample {
   const value = record.value === null ? Buffer.alloc(0) : Buffer.from(record.value, record.valueEncoding === 'base64' ? 'base64' : 'utf8');
-  return { key: record.key, value };
+  return { key: record.key, value, where: `partition ${record.partition} offset ${record.offset}` };
 }
 
 async function readSamples(file: string): Promise<SampledRecord[]> {

@@ -5,6 +5,16 @@ import { FieldStats, type FieldSummary } from './field-stats.js';
 export interface Sample {
   key: string | null;
   value: Buffer;
+  /** Where it came from, for reports: `partition 2 offset 1234`, or an S3 key. */
+  where?: string;
+}
+
+export interface UserIdJudgement {
+  path: string;
+  confidence: 'high' | 'medium' | 'low';
+  /** Why: the shape of its values (and, when Valkey is configured, known users among them). */
+  reason: string;
+  runnerUp: { path: string; reason: string } | null;
 }
 
 export type Feasibility = 'feasible' | 'not feasible' | 'unclear';
@@ -39,6 +49,14 @@ export interface Report {
   flagDocuments: number;
   flagPaths: string[];
   userListPaths: Array<{ path: string; percentOfFlagDocuments: number }>;
+  /** The field judged to hold user IDs, by its values (never its position), and the runner-up. */
+  userIdField: UserIdJudgement | null;
+  /** Names that contain the flag's but are another flag (`…_v2`, `…_shadow`): not evidence. */
+  nearMisses: string[];
+  /** Samples that could not be decoded (broken JSON, not UTF-8, truncated gzip), the first few named. */
+  malformed: { count: number; examples: Array<{ where: string; problem: string }> };
+  /** Keys of the samples whose documents are about the flag (the flag is their subject). */
+  flagSampleKeys: string[];
   percentagePaths: string[];
   booleanPaths: string[];
   /** Rule, segment or targeting structures: users they enable cannot be listed from here. */
@@ -73,6 +91,9 @@ export function analyze(
   const schemas = { flag: undefined as Schema | undefined, all: undefined as Schema | undefined, flagDocs: 0, allDocs: 0 };
   const infer = (current: Schema | undefined, document: unknown): Schema => (current ? extendSchema(current, document) : createSchema(document));
   let count = 0;
+  const malformed: Report['malformed'] = { count: 0, examples: [] };
+  const nearMisses = new Set<string>();
+  const flagSampleKeys = new Set<string>();
   for (const sample of samples) {
     count++;
     if (sample.key !== null && keys.size < 10_000) keys.add(sample.key);
@@ -81,11 +102,17 @@ export function analyze(
     encodings[encoding] = (encodings[encoding] ?? 0) + 1;
     const inner = classified.inner ?? classified;
     if (inner.schemaId !== undefined) schemaIds.add(inner.schemaId);
+    const problem = classified.problem ?? classified.inner?.problem;
+    if (problem !== undefined) {
+      malformed.count++;
+      if (malformed.examples.length < 5) malformed.examples.push({ where: sample.where ?? sample.key ?? `sample ${count}`, problem });
+    }
     for (const document of classified.documents) {
       all.add(document);
       if (schemas.allDocs++ < MAX_SCHEMA_DOCUMENTS) schemas.all = infer(schemas.all, document);
-      const found = findFlag(document, options.flag, '$');
+      const found = findFlag(document, options.flag, '$', nearMisses);
       for (const path of found) flagPaths.add(path);
+      if (found.length > 0 && sample.key !== null) flagSampleKeys.add(sample.key);
       // A flag that names a key (one big map of flags) is described by that key's subtree alone,
       // not by the other flags beside it.
       const keyed = found.find((path) => path.endsWith(`.${options.flag}`) || path.endsWith(`['${options.flag}']`));
@@ -106,12 +133,23 @@ export function analyze(
     ...flagFields
       .filter((field) => field.idLike > 0 && !field.path.endsWith('[*]'))
       .map((field) => ({ path: field.path, percentOfFlagDocuments: percentOfFlagDocs(field.idLike) })),
-  ].sort((a, b) => b.percentOfFlagDocuments - a.percentOfFlagDocuments);
+  ]
+    // By how often, then by name: never by the order of keys in the documents.
+    .sort((a, b) => b.percentOfFlagDocuments - a.percentOfFlagDocuments || a.path.localeCompare(b.path));
+  const userIdField = judgeUserIdField(flagFields, userListPaths);
+  if (userIdField) {
+    // The judged field leads the list; the others follow in their order.
+    const lead = userListPaths.findIndex((entry) => entry.path === userIdField.path);
+    if (lead > 0) userListPaths.unshift(...userListPaths.splice(lead, 1));
+  }
   const leaf = (field: FieldSummary) => field.path.split(/[.[]/).pop() ?? '';
-  const percentagePaths = flagFields.filter((f) => (f.types.number ?? 0) > 0 && /percent|rollout|pct/i.test(leaf(f))).map((f) => f.path);
+  // A percentage: numbers or numeric strings from 0 to 100, under a name that says so — the
+  // field's own, or the entry's (`[?(@.key=='percentage_of_actors')].value`).
+  const percentName = /percent|rollout|pct/i;
+  const percentagePaths = flagFields.filter((f) => f.percentLike > 0 && f.percentLike === (f.types.number ?? 0) + (f.types.string ?? 0) && percentName.test(f.path)).map((f) => f.path);
   const booleanPaths = flagFields.filter((f) => (f.types.boolean ?? 0) > 0 && /enabled|active|on$|state|boolean/i.test(leaf(f))).map((f) => f.path);
   const rulePaths = flagFields
-    .filter((f) => ((f.types.object ?? 0) > 0 || (f.types.array ?? 0) > 0) && /rule|segment|condition|clause|constraint|targeting|strateg/i.test(leaf(f)))
+    .filter((f) => f.nonEmpty > 0 && ((f.types.object ?? 0) > 0 || (f.types.array ?? 0) > 0) && /rule|segment|condition|clause|constraint|targeting|strateg/i.test(leaf(f)))
     .map((f) => f.path);
   const timestampPaths = allFields.filter((f) => /time|date|_at$|At$|updated|created/i.test(leaf(f))).map((f) => f.path);
   const report: Omit<Report, 'verdict' | 'mapping'> = {
@@ -127,6 +165,10 @@ export function analyze(
     flagDocuments: flagDocs,
     flagPaths: [...flagPaths],
     userListPaths,
+    userIdField,
+    nearMisses: [...nearMisses].slice(0, 10),
+    malformed,
+    flagSampleKeys: [...flagSampleKeys],
     percentagePaths,
     booleanPaths,
     rulePaths,
@@ -188,17 +230,59 @@ function subtree(document: unknown, path: string): unknown {
   return current;
 }
 
-/** Paths where the flag name appears: as a string value, or as an object key. */
-function findFlag(value: unknown, flag: string, path: string, found: string[] = []): string[] {
-  if (found.length > 20) return found;
-  if (value === flag) found.push(path);
-  else if (Array.isArray(value)) value.forEach((element) => findFlag(element, flag, `${path}[*]`, found));
+/** Fields that name what a document is about (CloudEvents' `subject` included). */
+const NAME_KEY = /^(name|key|id|flag|feature|subject|flag_?key|flag_?name|feature_?key|feature_?name)$/i;
+/** Where another flag mentions this one without being about it. */
+const MENTION = /prerequisite|depend|require|parent|related/i;
+
+/**
+ * Paths where the document names the flag as its subject: a name or key field whose value is
+ * the flag, or an object key that is the flag (a map of flags) — never a flag that lists it as a
+ * prerequisite. Names that contain the flag's without being it go to `nearMisses`.
+ */
+function findFlag(value: unknown, flag: string, path: string, nearMisses: Set<string>, found: string[] = [], key = ''): string[] {
+  if (found.length > 20 || MENTION.test(path)) return found;
+  if (typeof value === 'string') {
+    if (value === flag && NAME_KEY.test(key)) found.push(path);
+    else if (value !== flag && value.includes(flag) && nearMisses.size < 50) nearMisses.add(value);
+  } else if (Array.isArray(value)) value.forEach((element) => findFlag(element, flag, `${path}[*]`, nearMisses, found, key));
   else if (typeof value === 'object' && value !== null) {
-    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-      const childPath = `${path}.${/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : `['${key}']`}`;
-      if (key === flag) found.push(childPath);
-      findFlag(child, flag, childPath, found);
+    for (const [name, child] of Object.entries(value as Record<string, unknown>)) {
+      const childPath = `${path}.${/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `['${name}']`}`;
+      if (name === flag) found.push(childPath);
+      else if (name.includes(flag) && nearMisses.size < 50) nearMisses.add(name);
+      findFlag(child, flag, childPath, nearMisses, found, name);
     }
   }
   return [...new Set(found)];
+}
+
+/**
+ * Which field holds user IDs, judged by its values: many distinct values of a stable length
+ * (IDs), over the documents about the flag. Dates, numbers, versions and UUIDs never count as
+ * IDs here (FieldStats): event and request IDs are UUIDs too, so a UUID field is only a user-ID
+ * field once the known set confirms it (matchKnownIds). The runner-up is reported beside it.
+ */
+function judgeUserIdField(fields: FieldSummary[], candidates: Array<{ path: string; percentOfFlagDocuments: number }>): UserIdJudgement | null {
+  const byPath = new Map(fields.map((field) => [field.path, field]));
+  const scored = candidates
+    .map((candidate) => {
+      const field = byPath.get(candidate.path) ?? byPath.get(candidate.path.replace(/\[\*\]$/, ''));
+      const values = field ? field.idLike || 1 : 1;
+      const distinct = field ? (typeof field.distinct === 'number' ? field.distinct : 1000) : 0;
+      const cardinality = Math.min(1, distinct / values);
+      const lengths = field?.lengths;
+      const stability = lengths ? lengths.min / Math.max(1, lengths.max) : 0;
+      // Present in the documents, many distinct values (a constant is a salt or a tenant, not
+      // users), of a stable length.
+      const score = (candidate.percentOfFlagDocuments / 100) * Math.sqrt(cardinality) * (0.8 + 0.2 * stability);
+      const reason = `${candidate.percentOfFlagDocuments}% of the documents about the flag; ${distinct === 1000 ? '1000+' : distinct} distinct values${lengths ? `, ${lengths.min}–${lengths.max} characters` : ''}`;
+      return { path: candidate.path, score, reason };
+    })
+    .sort((a, b) => b.score - a.score || a.path.localeCompare(b.path));
+  const [best, second] = scored;
+  if (!best) return null;
+  const margin = second ? (best.score - second.score) / Math.max(best.score, 1e-9) : 1;
+  const confidence = margin >= 0.3 && best.score >= 0.5 ? 'high' : margin >= 0.1 ? 'medium' : 'low';
+  return { path: best.path, confidence, reason: best.reason, runnerUp: second ? { path: second.path, reason: second.reason } : null };
 }

@@ -33,7 +33,7 @@ export async function investigateBucket(
   const objects = await store.list(options.bucket, options.prefix, options.maxObjects);
   const chosen = chooseSamples(objects, options.flag, options.sampleObjects);
   const samples: Array<Sample & { key: string }> = [];
-  for (const object of chosen) samples.push({ key: object.key, value: await readCapped(store, options.bucket, object.key) });
+  for (const object of chosen) samples.push({ key: object.key, value: await readCapped(store, options.bucket, object.key), where: `s3://${options.bucket}/${object.key}` });
   const report = analyze(samples, { source: `s3://${options.bucket}/${options.prefix}`, flag: options.flag, idPattern: options.idPattern, showValues: options.showValues ?? false, idValues: options.idValues });
   const times = objects.map((o) => o.lastModified?.getTime()).filter((t): t is number => t !== undefined);
   return {
@@ -44,14 +44,21 @@ export async function investigateBucket(
     totalBytes: objects.reduce((sum, o) => sum + o.size, 0),
     lastModified: { oldest: times.length ? new Date(Math.min(...times)).toISOString() : null, newest: times.length ? new Date(Math.max(...times)).toISOString() : null },
     keyPatterns: keyPatterns(objects),
-    flagObjects: samples.filter((s) => s.key.includes(options.flag) || s.value.includes(options.flag)).map((s) => s.key),
+    // Named by its key as a whole word (not `…_v2`), or about the flag once decompressed and parsed.
+    flagObjects: samples.filter((s) => namesFlag(s.key, options.flag) || report.flagSampleKeys.includes(s.key)).map((s) => s.key),
     sampledObjects: chosen.map((o) => o.key),
   };
 }
 
+/** The key names the flag as a whole word: `flags/consumer_graph_ingestion.json`, not `…_v2.json`. */
+export function namesFlag(key: string, flag: string): boolean {
+  const escaped = flag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^A-Za-z0-9_])${escaped}([^A-Za-z0-9_]|$)`).test(key);
+}
+
 function chooseSamples(objects: ObjectInfo[], flag: string, count: number): ObjectInfo[] {
-  const named = objects.filter((o) => o.key.includes(flag));
-  const others = objects.filter((o) => !o.key.includes(flag));
+  const named = objects.filter((o) => namesFlag(o.key, flag));
+  const others = objects.filter((o) => !namesFlag(o.key, flag));
   const step = Math.max(1, Math.floor(others.length / Math.max(1, count - named.length)));
   return [...named, ...others.filter((_, i) => i % step === 0)].slice(0, count);
 }

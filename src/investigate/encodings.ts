@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import YAML from 'yaml';
 
-export type Encoding = 'empty' | 'gzip' | 'json' | 'ndjson' | 'yaml' | 'csv' | 'confluent-framed' | 'protobuf' | 'text' | 'binary';
+export type Encoding = 'empty' | 'gzip' | 'json' | 'ndjson' | 'yaml' | 'csv' | 'confluent-framed' | 'protobuf' | 'text' | 'binary' | 'malformed';
 
 export interface Classified {
   /** The outer encoding; for gzip, `inner` says what was inside. */
@@ -11,6 +11,8 @@ export interface Classified {
   schemaId?: number;
   /** Structured documents found (one for JSON/YAML, one per line for NDJSON, per row for CSV). */
   documents: unknown[];
+  /** Why a `malformed` sample could not be read. */
+  problem?: string;
 }
 
 /** Larger payloads are looked at only partly: investigation reads samples, not archives. */
@@ -21,19 +23,26 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function classify(bytes: Buffer): Classified {
   if (bytes.length === 0) return { encoding: 'empty', documents: [] };
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    let unzipped: Buffer;
     try {
-      const inner = classify(gunzipSync(bytes, { maxOutputLength: MAX_DECODED_BYTES }));
-      return { encoding: 'gzip', inner, documents: inner.documents };
-    } catch {
-      return { encoding: 'binary', documents: [] };
+      unzipped = gunzipSync(bytes, { maxOutputLength: MAX_DECODED_BYTES });
+    } catch (error) {
+      // Cut short or corrupt: that is a broken sample, not a binary format needing a schema.
+      return { encoding: 'malformed', documents: [], problem: `gzip that cannot be decompressed (${error instanceof Error ? error.message : String(error)})` };
     }
+    const inner = classify(unzipped);
+    return { encoding: 'gzip', inner, documents: inner.documents };
   }
   if (bytes[0] === 0x00 && bytes.length >= 5) return { encoding: 'confluent-framed', schemaId: bytes.readUInt32BE(1), documents: [] };
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
-    return { encoding: isProtobuf(bytes) ? 'protobuf' : 'binary', documents: [] };
+    if (isProtobuf(bytes)) return { encoding: 'protobuf', documents: [] };
+    // Mostly text with invalid sequences is broken text, not a binary format.
+    const printable = bytes.filter((byte) => byte === 0x09 || byte === 0x0a || byte === 0x0d || (byte >= 0x20 && byte < 0x7f)).length;
+    if (printable / bytes.length >= 0.8) return { encoding: 'malformed', documents: [], problem: `not UTF-8 (byte ${firstInvalidUtf8(bytes)})` };
+    return { encoding: 'binary', documents: [] };
   }
   return classifyText(text);
 }
@@ -43,10 +52,12 @@ function classifyText(text: string): Classified {
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     try {
       return { encoding: 'json', documents: [JSON.parse(trimmed)] };
-    } catch {
+    } catch (error) {
       const lines = trimmed.split('\n').filter((line) => line.trim() !== '');
       const parsed = lines.map(tryJson);
       if (lines.length > 1 && parsed.every((value) => value !== undefined)) return { encoding: 'ndjson', documents: parsed };
+      // It opens as JSON and is not: broken JSON (cut short, hand-edited), not plain text.
+      return { encoding: 'malformed', documents: parsed.filter((value) => value !== undefined), problem: `not valid JSON (${error instanceof Error ? error.message : String(error)})` };
     }
   }
   const csv = asCsv(trimmed);
@@ -60,6 +71,23 @@ function classifyText(text: string): Classified {
     }
   }
   return { encoding: 'text', documents: [] };
+}
+
+/** The offset of the first byte that breaks UTF-8. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let low = 0;
+  let high = bytes.length;
+  // The longest valid prefix, by bisection on whether it decodes (a cut inside a sequence fails too).
+  while (high - low > 1) {
+    const middle = (low + high) >> 1;
+    try {
+      utf8.decode(bytes.subarray(0, middle));
+      low = middle;
+    } catch {
+      high = middle;
+    }
+  }
+  return low;
 }
 
 function tryJson(line: string): unknown {

@@ -8,10 +8,18 @@ export interface FieldSummary {
   /** Distinct values seen, capped at MAX_DISTINCT ("1000+"). */
   distinct: number | string;
   examples: string[];
-  /** Values that matched the ID pattern, and how many of them. */
+  /** Values shaped like user IDs: the ID pattern, a digit, and not a date, number, version or UUID. */
   idLike: number;
-  /** Arrays at this path whose elements are mostly IDs (a per-user list). */
+  /** Arrays at this path whose elements are mostly such IDs (a per-user list). */
   idArrays: number;
+  /** UUID values: user IDs only where the known set says so (event and request IDs are UUIDs too). */
+  uuids: number;
+  /** Numbers, or numeric strings, from 0 to 100 (a percentage as flag systems write it). */
+  percentLike: number;
+  /** Arrays or objects with something in them (an empty rule list is no evidence). */
+  nonEmpty: number;
+  /** Shortest and longest string value: user IDs have a stable length. */
+  lengths: { min: number; max: number } | null;
 }
 
 const MAX_PATHS = 2000;
@@ -27,6 +35,30 @@ interface Accumulator {
   examples: string[];
   idLike: number;
   idArrays: number;
+  uuids: number;
+  percentLike: number;
+  nonEmpty: number;
+  minLength: number;
+  maxLength: number;
+}
+
+/** Keys that name the entry of an array of `{key, value}` entries (Flipper gates, Unleash strategies…). */
+const DISCRIMINATORS = ['key', 'name', 'type', 'kind'];
+/** Distinct entry names per array path at most, so that the paths stay bounded. */
+const MAX_ENTRY_NAMES = 20;
+
+const DATE = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
+const NUMBER = /^-?\d+(\.\d+)?$/;
+const VERSION = /^v?\d+(\.\d+){1,3}([-+][\w.]+)?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What a string value is, by its shape alone. */
+export function shapeOf(text: string): 'date' | 'number' | 'version' | 'uuid' | 'text' {
+  if (NUMBER.test(text)) return 'number';
+  if (DATE.test(text)) return 'date';
+  if (VERSION.test(text)) return 'version';
+  if (UUID.test(text)) return 'uuid';
+  return 'text';
 }
 
 /**
@@ -40,6 +72,8 @@ export class FieldStats {
   readonly idValues = new Map<string, string[]>();
   documents = 0;
   truncated = false;
+  /** Entry names seen per array path (elementPath). */
+  private readonly entryNames = new Map<string, Set<string>>();
 
   constructor(
     private readonly idPattern: RegExp,
@@ -62,7 +96,16 @@ export class FieldStats {
       examples: acc.examples,
       idLike: acc.idLike,
       idArrays: acc.idArrays,
+      uuids: acc.uuids,
+      percentLike: acc.percentLike,
+      nonEmpty: acc.nonEmpty,
+      lengths: acc.maxLength < 0 ? null : { min: acc.minLength, max: acc.maxLength },
     }));
+  }
+
+  /** Like the ID pattern, with a digit, and not a date, number, version or UUID. */
+  private isIdLike(value: unknown): value is string {
+    return typeof value === 'string' && this.idPattern.test(value) && /\d/.test(value) && shapeOf(value) === 'text';
   }
 
   private visit(path: string, value: unknown, key: string): void {
@@ -76,18 +119,27 @@ export class FieldStats {
       return;
     }
     if (Array.isArray(value)) {
-      const ids = value.filter((element) => typeof element === 'string' && this.idPattern.test(element)).length;
+      if (value.length > 0) acc.nonEmpty++;
+      const ids = value.filter((element) => this.isIdLike(element)).length;
       if (value.length > 0 && ids / value.length >= 0.8) acc.idArrays++;
-      for (const element of value) this.visit(`${path}[*]`, element, key);
+      for (const element of value) this.visit(this.elementPath(path, element), element, key);
       return;
     }
     if (typeof value === 'object') {
-      for (const [name, child] of Object.entries(value as Record<string, unknown>)) this.visit(`${path}.${safeKey(name)}`, child, name);
+      const entries = Object.entries(value as Record<string, unknown>);
+      if (entries.length > 0) acc.nonEmpty++;
+      for (const [name, child] of entries) this.visit(`${path}.${safeKey(name)}`, child, name);
       return;
     }
     const text = String(value);
     if (acc.distinct.size < MAX_DISTINCT) acc.distinct.add(text);
-    const idLike = typeof value === 'string' && this.idPattern.test(value) && /\d/.test(value);
+    if ((typeof value === 'number' || (typeof value === 'string' && NUMBER.test(value))) && Number(value) >= 0 && Number(value) <= 100) acc.percentLike++;
+    if (typeof value === 'string') {
+      acc.minLength = Math.min(acc.minLength, text.length);
+      acc.maxLength = Math.max(acc.maxLength, text.length);
+      if (UUID.test(text)) acc.uuids++;
+    }
+    const idLike = this.isIdLike(value);
     if (idLike) {
       acc.idLike++;
       const values = this.idValues.get(path) ?? [];
@@ -99,6 +151,22 @@ export class FieldStats {
     }
   }
 
+  /**
+   * The path of an array element: an entry of a `[{key: 'actors', value: [...]}, {key:
+   * 'percentage_of_actors', value: '30'}]` array gets a filter of its own
+   * (`[?(@.key=='actors')]`), so that the actors' list is never merged with its siblings.
+   */
+  private elementPath(path: string, element: unknown): string {
+    if (typeof element !== 'object' || element === null || Array.isArray(element)) return `${path}[*]`;
+    const entry = element as Record<string, unknown>;
+    const discriminator = DISCRIMINATORS.find((name) => typeof entry[name] === 'string');
+    if (!discriminator || !('value' in entry || 'values' in entry || 'parameters' in entry)) return `${path}[*]`;
+    const names = (this.entryNames.get(path) ?? new Set<string>()).add(entry[discriminator] as string);
+    this.entryNames.set(path, names);
+    if (names.size > MAX_ENTRY_NAMES) return `${path}[*]`;
+    return `${path}[?(@.${discriminator}=='${String(entry[discriminator]).replaceAll("'", "\\'")}')]`;
+  }
+
   private accumulator(path: string): Accumulator | undefined {
     let acc = this.paths.get(path);
     if (!acc) {
@@ -106,7 +174,7 @@ export class FieldStats {
         this.truncated = true;
         return undefined;
       }
-      acc = { present: 0, nulls: 0, types: new Map(), distinct: new Set(), examples: [], idLike: 0, idArrays: 0 };
+      acc = { present: 0, nulls: 0, types: new Map(), distinct: new Set(), examples: [], idLike: 0, idArrays: 0, uuids: 0, percentLike: 0, nonEmpty: 0, minLength: Number.POSITIVE_INFINITY, maxLength: -1 };
       this.paths.set(path, acc);
     }
     return acc;

@@ -21,6 +21,12 @@ export function renderMarkdown(report: Report, strategy: string): string {
   lines.push('## Where things are', '');
   lines.push(`- flag name: ${list(report.flagPaths)}`);
   lines.push(`- per-user lists: ${list(report.userListPaths.map((p) => `${p.path} (${p.percentOfFlagDocuments}%)`))}`);
+  if (report.userIdField) {
+    const { path, confidence, reason, runnerUp } = report.userIdField;
+    lines.push(`- user IDs: \`${path}\`, ${confidence} confidence (${reason})${runnerUp ? `; runner-up \`${runnerUp.path}\` (${runnerUp.reason})` : ''}`);
+  }
+  if (report.nearMisses.length > 0) lines.push(`- other flags with a similar name (not evidence): ${list(report.nearMisses)}`);
+  if (report.malformed.count > 0) lines.push(`- malformed samples: ${report.malformed.count} (${report.malformed.examples.map((m) => `${m.where}: ${m.problem}`).join('; ')})`);
   lines.push(`- percentages: ${list(report.percentagePaths)}`);
   lines.push(`- on/off switches: ${list(report.booleanPaths)}`);
   lines.push(`- rules and segments: ${list(report.rulePaths)}`);

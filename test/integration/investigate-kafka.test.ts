@@ -52,6 +52,7 @@ beforeAll(async () => {
 const investigate = async (topic: string) => JSON.parse(await cli(['investigate', 'kafka', '--topic', topic, '--format', 'json', '--timeout', '5000'])) as {
   samples: number;
   encodings: Record<string, number>;
+  malformed: { count: number; examples: Array<{ where: string; problem: string }> };
   verdict: { result: string; evidence: string[] };
   mapping: Record<string, string | null> | null;
 };
@@ -60,7 +61,8 @@ describe('investigate kafka (CLI, real broker)', () => {
   it('judges full snapshots with per-user lists feasible, counting malformed and empty messages', async () => {
     const report = await investigate(topics.snapshots);
     expect(report.samples).toBe(15);
-    expect(report.encodings).toMatchObject({ json: 13, text: 1, empty: 1 });
+    expect(report.encodings).toMatchObject({ json: 13, malformed: 1, empty: 1 });
+    expect(report.malformed.examples[0]?.where).toMatch(/^partition \d+ offset \d+$/);
     expect(report.verdict.result).toBe('feasible');
     expect(report.mapping).toMatchObject({ flagNamePath: '$.name', usersPath: '$.gates.actors[*]', enabledPath: '$.enabled' });
   });

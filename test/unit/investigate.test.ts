@@ -90,7 +90,7 @@ describe('analyze: message families', () => {
 
   it('counts malformed and empty messages, and says when the flag never appears', () => {
     const report = run([{ key: null, value: Buffer.from('{"broken": ') }, { key: null, value: Buffer.alloc(0) }, json({ flag: 'another' })]);
-    expect(report.encodings).toMatchObject({ text: 1, empty: 1, json: 1 });
+    expect(report.encodings).toMatchObject({ malformed: 1, empty: 1, json: 1 });
     expect(report.verdict.result).toBe('not feasible');
   });
 

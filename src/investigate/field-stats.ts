@@ -140,8 +140,9 @@ export class FieldStats {
       if (UUID.test(text)) acc.uuids++;
     }
     const idLike = this.isIdLike(value);
-    if (idLike) {
-      acc.idLike++;
+    // UUIDs are sampled too: only the known set can tell user IDs from event IDs among them.
+    if (idLike || (typeof value === 'string' && UUID.test(text))) {
+      if (idLike) acc.idLike++;
       const values = this.idValues.get(path) ?? [];
       if (values.length < 200) this.idValues.set(path, [...values, text]);
     }

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { analyze, type Sample } from '../../src/investigate/analyze.js';
+import { matchKnownIds } from '../../src/investigate/known-ids.js';
+import { MemoryKnownUsers } from '../helpers/fakes.js';
 
 // Issue 14, items 1–4: investigation judges fields by their values, reads percentages and
 // `{key, value}` entries as flag systems write them, takes the flag as a document's subject only,
@@ -48,6 +50,24 @@ describe('user-ID fields by value, never by position', () => {
     const sorted = run(events.map((event) => json(sortedKeys(event))));
     expect(sorted.userIdField).toEqual(plain.userIdField);
     expect(sorted.mapping).toEqual(plain.mapping);
+  });
+
+  it('takes UUIDs for user IDs only once the known set confirms them', async () => {
+    const userIds = Array.from({ length: 20 }, () => randomUUID());
+    const idValues = new Map<string, string[]>();
+    const report = analyze(
+      userIds.map((user) => json({ flag: FLAG, event_id: randomUUID(), user, action: 'enable' })),
+      { source: 'test', flag: FLAG, idPattern, idValues },
+    );
+    expect(report.userIdField).toBeNull(); // by shape alone, a UUID may as well be an event ID
+    const known = new MemoryKnownUsers();
+    for (const id of userIds.slice(0, 5)) known.known.add(id);
+    for (const id of userIds.slice(5, 8)) known.loaded.add(id);
+    const confirmed = await matchKnownIds(report, idValues, known);
+    expect(confirmed.userIdField).toMatchObject({ path: '$.user', confidence: 'high', reason: '8 of 20 sampled values are users the known set or loaded_users holds' });
+    expect(confirmed.mapping?.usersPath).toBe('$.user');
+    expect(report.verdict.result).toBe('unclear');
+    expect(confirmed.verdict.result).toBe('feasible');
   });
 
   it('does not take arrays of group names or CSV column names for user lists', () => {

@@ -19,13 +19,34 @@ export interface UserIdJudgement {
 
 export type Feasibility = 'feasible' | 'not feasible' | 'unclear';
 
-/** Where, in the messages about the target flag, each piece of a flag definition lives. */
+/**
+ * What a feed needs to run on the flag system's documents: which documents are about the flag,
+ * where its users and switches are, and whether a document is the flag's whole state (snapshot)
+ * or a change to it (delta: one user per document, with the operation that says add or remove).
+ */
 export interface MappingConfig {
+  kind: 'snapshot' | 'delta';
   flagNamePath: string | null;
   usersPath: string | null;
+  /** The users at usersPath are one string joined by this (`"u1,u2"`); null: a list or one ID. */
+  usersSeparator: string | null;
   percentagePath: string | null;
   enabledPath: string | null;
+  /** Deltas: the field saying what happened to the user, and its values meaning add and remove. */
+  operationPath: string | null;
+  addValues: string[];
+  removeValues: string[];
+  /** Documents about the flag: `flagNamePath == flag` (none when the flag is an object key). */
+  filters: Array<{ path: string; equals: string }>;
+  /**
+   * Buckets: which objects to read — those matching `keyPattern`; only the newest when the keys
+   * are dated snapshots; `linkedByKey` when the key names the flag and the content never does.
+   */
+  objects?: { keyPattern: string; newest: boolean; linkedByKey: boolean };
 }
+
+const ADD = /^(enable|enabled|add|added|grant|granted|on|insert|create|created|include|included|opt_?in|true)$/i;
+const REMOVE = /^(disable|disabled|remove|removed|revoke|revoked|off|delete|deleted|exclude|excluded|opt_?out|false)$/i;
 
 export interface KnownIdMatch {
   path: string;
@@ -48,7 +69,8 @@ export interface Report {
   /** Documents that mention the target flag (by value or by key). */
   flagDocuments: number;
   flagPaths: string[];
-  userListPaths: Array<{ path: string; percentOfFlagDocuments: number }>;
+  /** `separator`: the users are one string of IDs joined by it (Unleash's `userIds`). */
+  userListPaths: Array<{ path: string; percentOfFlagDocuments: number; separator?: string }>;
   /** The field judged to hold user IDs, by its values (never its position), and the runner-up. */
   userIdField: UserIdJudgement | null;
   /** Names that contain the flag's but are another flag (`…_v2`, `…_shadow`): not evidence. */
@@ -133,6 +155,7 @@ export function analyze(
     ...flagFields
       .filter((field) => field.idLike > 0 && !field.path.endsWith('[*]'))
       .map((field) => ({ path: field.path, percentOfFlagDocuments: percentOfFlagDocs(field.idLike) })),
+    ...flagFields.filter((field) => field.csvIdLists > 0).map((field) => ({ path: field.path, percentOfFlagDocuments: percentOfFlagDocs(field.csvIdLists), separator: ',' })),
   ]
     // By how often, then by name: never by the order of keys in the documents.
     .sort((a, b) => b.percentOfFlagDocuments - a.percentOfFlagDocuments || a.path.localeCompare(b.path));
@@ -191,12 +214,8 @@ function judge(report: Omit<Report, 'verdict' | 'mapping'>): Pick<Report, 'verdi
   }
   evidence.push(`the flag "${report.flag}" appears in ${report.flagDocuments} of ${report.documents} documents, at ${report.flagPaths.join(', ')}`);
   const best = report.userListPaths[0];
-  const mapping: MappingConfig = {
-    flagNamePath: report.flagPaths[0] ?? null,
-    usersPath: best?.path ?? null,
-    percentagePath: report.percentagePaths[0] ?? null,
-    enabledPath: report.booleanPaths[0] ?? null,
-  };
+  const mapping = mappingFor(report, best ?? null);
+  if (mapping.kind === 'delta' && mapping.operationPath) evidence.push(`each document changes one user: ${mapping.operationPath} says add (${mapping.addValues.join(', ')}) or remove (${mapping.removeValues.join(', ')})`);
   if (report.rulePaths.length > 0) evidence.push(`rule or segment structures at ${report.rulePaths.join(', ')}: users they enable can only be found by polling`);
   if (best && best.percentOfFlagDocuments >= 50) {
     const kind = best.path.endsWith('[*]') ? 'per-user lists' : 'one user per document (per-user events)';
@@ -210,6 +229,42 @@ function judge(report: Omit<Report, 'verdict' | 'mapping'>): Pick<Report, 'verdi
     evidence.push(`only ${[mapping.percentagePath, mapping.enabledPath].filter(Boolean).join(' and ')} change: usable to trigger polling, not to enumerate users`);
   }
   return { verdict: { result: 'unclear', evidence }, mapping };
+}
+
+/**
+ * The mapping a feed runs on: a list of users is a snapshot of the flag; one user per document is
+ * a delta, read with the field whose few values say add or remove (`action: enable|disable`).
+ */
+function mappingFor(report: Omit<Report, 'verdict' | 'mapping'>, users: Report['userListPaths'][number] | null): MappingConfig {
+  const usersPath = users?.path ?? null;
+  const flagNamePath = report.flagPaths[0] ?? null;
+  const keyed = flagNamePath !== null && (flagNamePath.endsWith(`.${report.flag}`) || flagNamePath.endsWith(`['${report.flag}']`));
+  const kind = usersPath !== null && !usersPath.endsWith('[*]') && users?.separator === undefined ? 'delta' : 'snapshot';
+  const operation = kind === 'delta' ? findOperation(report.fields) : null;
+  return {
+    kind,
+    flagNamePath,
+    usersPath,
+    usersSeparator: users?.separator ?? null,
+    percentagePath: report.percentagePaths[0] ?? null,
+    enabledPath: report.booleanPaths[0] ?? null,
+    operationPath: operation?.path ?? null,
+    addValues: operation?.add ?? [],
+    removeValues: operation?.remove ?? [],
+    filters: flagNamePath && !keyed ? [{ path: flagNamePath, equals: report.flag }] : [],
+  };
+}
+
+/** A field of a few string values, some meaning add and some remove. */
+function findOperation(fields: FieldSummary[]): { path: string; add: string[]; remove: string[] } | null {
+  for (const field of [...fields].sort((a, b) => a.path.localeCompare(b.path))) {
+    if (typeof field.distinct !== 'number' || field.distinct > 8 || (field.types.string ?? 0) + (field.types.boolean ?? 0) === 0) continue;
+    const values = field.values ?? [];
+    const add = values.filter((value) => ADD.test(value));
+    const remove = values.filter((value) => REMOVE.test(value));
+    if (add.length > 0 && remove.length > 0) return { path: field.path, add, remove };
+  }
+  return null;
 }
 
 function describeOpaque(report: Omit<Report, 'verdict' | 'mapping'>): string {

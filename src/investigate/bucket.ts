@@ -36,18 +36,50 @@ export async function investigateBucket(
   for (const object of chosen) samples.push({ key: object.key, value: await readCapped(store, options.bucket, object.key), where: `s3://${options.bucket}/${object.key}` });
   const report = analyze(samples, { source: `s3://${options.bucket}/${options.prefix}`, flag: options.flag, idPattern: options.idPattern, showValues: options.showValues ?? false, idValues: options.idValues });
   const times = objects.map((o) => o.lastModified?.getTime()).filter((t): t is number => t !== undefined);
+  const patterns = keyPatterns(objects);
+  const flagObjects = samples.filter((s) => namesFlag(s.key, options.flag) || report.flagSampleKeys.includes(s.key)).map((s) => s.key);
   return {
     ...report,
+    ...withObjects(report, patterns, flagObjects, options.flag),
     bucket: options.bucket,
     prefix: options.prefix,
     objects: objects.length,
     totalBytes: objects.reduce((sum, o) => sum + o.size, 0),
     lastModified: { oldest: times.length ? new Date(Math.min(...times)).toISOString() : null, newest: times.length ? new Date(Math.max(...times)).toISOString() : null },
-    keyPatterns: keyPatterns(objects),
+    keyPatterns: patterns,
     // Named by its key as a whole word (not `…_v2`), or about the flag once decompressed and parsed.
-    flagObjects: samples.filter((s) => namesFlag(s.key, options.flag) || report.flagSampleKeys.includes(s.key)).map((s) => s.key),
+    flagObjects,
     sampledObjects: chosen.map((o) => o.key),
   };
+}
+
+/** A dated key: `2026-11-29`, `2026/11/29`, `20261129`, or an epoch in seconds or milliseconds. */
+const DATED = /\{n\}[-/]\{n\}[-/]\{n\}|(^|\/)\{n\}\.|snapshot-\{n\}/;
+
+/**
+ * Which objects a feed reads: the key pattern of those about the flag; only the newest of dated
+ * snapshots; and whether the key alone links them to the flag (their content never names it).
+ */
+function withObjects(report: Report, patterns: KeyPattern[], flagObjects: string[], flag: string): Pick<Report, 'mapping'> {
+  if (!report.mapping && flagObjects.length === 0) return { mapping: null };
+  const mapping = report.mapping ?? linkedOnlyMapping();
+  const generalised = flagObjects.map((key) => generalise(key));
+  const keyPattern = patterns.find((p) => generalised.includes(p.pattern))?.pattern ?? generalised[0] ?? '';
+  const linkedByKey = flagObjects.length > 0 && flagObjects.every((key) => namesFlag(key, flag) && !report.flagSampleKeys.includes(key));
+  return { mapping: { ...mapping, objects: { keyPattern, newest: DATED.test(keyPattern), linkedByKey } } };
+}
+
+/** A bucket whose objects are linked to the flag by their key only: the users are their content. */
+function linkedOnlyMapping(): NonNullable<Report['mapping']> {
+  return { kind: 'snapshot', flagNamePath: null, usersPath: null, usersSeparator: null, percentagePath: null, enabledPath: null, operationPath: null, addValues: [], removeValues: [], filters: [] };
+}
+
+/** The key pattern of one key, as keyPatterns() generalises them. */
+function generalise(key: string): string {
+  return key
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '{uuid}')
+    .replace(/\b[0-9a-f]{16,}\b/gi, '{hex}')
+    .replace(/\d+/g, '{n}');
 }
 
 /** The key names the flag as a whole word: `flags/consumer_graph_ingestion.json`, not `…_v2.json`. */
@@ -79,7 +111,7 @@ async function readCapped(store: ObjectStore, bucket: string, key: string): Prom
  * holding objects of several names with one extension, the file name becomes {name}.
  */
 export function keyPatterns(objects: ObjectInfo[]): KeyPattern[] {
-  const generalised = objects.map((o) => ({ ...o, pattern: o.key.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '{uuid}').replace(/\b[0-9a-f]{16,}\b/gi, '{hex}').replace(/\d+/g, '{n}') }));
+  const generalised = objects.map((o) => ({ ...o, pattern: generalise(o.key) }));
   const names = new Map<string, Set<string>>();
   for (const { pattern } of generalised) {
     const group = folderAndExtension(pattern);

@@ -12,6 +12,8 @@ export interface FieldSummary {
   idLike: number;
   /** Arrays at this path whose elements are mostly such IDs (a per-user list). */
   idArrays: number;
+  /** Strings that are comma-separated lists of such IDs (Unleash's `userIds: "u1,u2"`). */
+  csvIdLists: number;
   /** UUID values: user IDs only where the known set says so (event and request IDs are UUIDs too). */
   uuids: number;
   /** Numbers, or numeric strings, from 0 to 100 (a percentage as flag systems write it). */
@@ -20,6 +22,8 @@ export interface FieldSummary {
   nonEmpty: number;
   /** Shortest and longest string value: user IDs have a stable length. */
   lengths: { min: number; max: number } | null;
+  /** The values themselves, for a field of at most 8 (an operation, a state): never user IDs. */
+  values?: string[];
 }
 
 const MAX_PATHS = 2000;
@@ -35,6 +39,7 @@ interface Accumulator {
   examples: string[];
   idLike: number;
   idArrays: number;
+  csvIdLists: number;
   uuids: number;
   percentLike: number;
   nonEmpty: number;
@@ -96,10 +101,12 @@ export class FieldStats {
       examples: acc.examples,
       idLike: acc.idLike,
       idArrays: acc.idArrays,
+      csvIdLists: acc.csvIdLists,
       uuids: acc.uuids,
       percentLike: acc.percentLike,
       nonEmpty: acc.nonEmpty,
       lengths: acc.maxLength < 0 ? null : { min: acc.minLength, max: acc.maxLength },
+      ...(acc.distinct.size <= 8 && acc.idLike === 0 && acc.uuids === 0 && !SECRET_KEY.test(path) && [...acc.distinct].every(plainWord) ? { values: [...acc.distinct].sort() } : {}),
     }));
   }
 
@@ -134,6 +141,10 @@ export class FieldStats {
     const text = String(value);
     if (acc.distinct.size < MAX_DISTINCT) acc.distinct.add(text);
     if ((typeof value === 'number' || (typeof value === 'string' && NUMBER.test(value))) && Number(value) >= 0 && Number(value) <= 100) acc.percentLike++;
+    if (typeof value === 'string' && text.includes(',')) {
+      const parts = text.split(',').map((part) => part.trim());
+      if (parts.length >= 2 && parts.filter((part) => this.isIdLike(part)).length / parts.length >= 0.8) acc.csvIdLists++;
+    }
     if (typeof value === 'string') {
       acc.minLength = Math.min(acc.minLength, text.length);
       acc.maxLength = Math.max(acc.maxLength, text.length);
@@ -175,11 +186,16 @@ export class FieldStats {
         this.truncated = true;
         return undefined;
       }
-      acc = { present: 0, nulls: 0, types: new Map(), distinct: new Set(), examples: [], idLike: 0, idArrays: 0, uuids: 0, percentLike: 0, nonEmpty: 0, minLength: Number.POSITIVE_INFINITY, maxLength: -1 };
+      acc = { present: 0, nulls: 0, types: new Map(), distinct: new Set(), examples: [], idLike: 0, idArrays: 0, csvIdLists: 0, uuids: 0, percentLike: 0, nonEmpty: 0, minLength: Number.POSITIVE_INFINITY, maxLength: -1 };
       this.paths.set(path, acc);
     }
     return acc;
   }
+}
+
+/** A short word (an operation, a state), nothing that could be a secret or an identifier. */
+function plainWord(text: string): boolean {
+  return /^[A-Za-z_][A-Za-z_-]{0,30}$/.test(text);
 }
 
 function redact(text: string, key: string, idLike: boolean): string {

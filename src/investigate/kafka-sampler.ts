@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import kafkajs from 'kafkajs';
+import type kafkajs from 'kafkajs';
 import { FfError, errorMessage } from '../errors.js';
+import { DEFAULT_KAFKA_SETTINGS, kafkaClient, type KafkaSettings } from '../kafka/client.js';
 
 /** One sampled message, as `sample kafka` writes it (NDJSON). */
 export interface SampledRecord {
@@ -26,6 +27,8 @@ export interface SampleOptions {
   partition?: number | undefined;
   /** Give up waiting for more messages after this long (an idle topic never hangs the sampler). */
   timeoutMs: number;
+  /** TLS, SASL and the group prefix (config `kafka`); `brokers` above wins over its brokers. */
+  kafka?: KafkaSettings | undefined;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -46,9 +49,11 @@ export function encodeBytes(bytes: Buffer | null): { text: string | null; encodi
  * `count`, at the end of the data present when it started, or at the timeout.
  */
 export async function sampleKafka(options: SampleOptions): Promise<SampledRecord[]> {
-  const kafka = new kafkajs.Kafka({ clientId: 'ff-detector-sample', brokers: options.brokers, logLevel: kafkajs.logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: options.timeoutMs, retry: { retries: 1 } });
+  const settings = { ...(options.kafka ?? DEFAULT_KAFKA_SETTINGS), brokers: options.brokers };
+  const kafka = kafkaClient(settings, 'ff-detector-sample', { connectionTimeout: 3000, requestTimeout: options.timeoutMs, retry: { retries: 1 } });
   const admin = kafka.admin();
-  const groupId = `ff-detector-sample-${randomUUID()}`;
+  // Under the configured prefix, so one prefixed ACL on groups lets the sampler in.
+  const groupId = `${settings.groupPrefix}sample-${randomUUID()}`;
   try {
     await admin.connect();
     const plan = await planOffsets(admin, options);

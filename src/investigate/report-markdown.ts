@@ -11,7 +11,8 @@ export function renderMarkdown(report: Report, strategy: string): string {
   lines.push('');
   if (report.mapping) {
     lines.push('Mapping for the experimental strategy:', '', '```yaml', 'mapping:');
-    for (const [key, value] of Object.entries(report.mapping)) lines.push(`  ${key}: ${value === null ? 'null' : `"${value}"`}`);
+    // JSON is valid YAML: strings quoted, lists and filters as they are.
+    for (const [key, value] of Object.entries(report.mapping)) lines.push(`  ${key}: ${JSON.stringify(value)}`);
     lines.push('```', '');
   }
   lines.push('## Encodings', '', '| encoding | samples |', '|---|---|');

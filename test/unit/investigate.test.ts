@@ -48,7 +48,18 @@ describe('analyze: message families', () => {
     expect(report.verdict.result).toBe('feasible');
     expect(report.flagPaths).toEqual(['$.name']);
     expect(report.userListPaths[0]).toEqual({ path: '$.gates.actors[*]', percentOfFlagDocuments: 100 });
-    expect(report.mapping).toEqual({ flagNamePath: '$.name', usersPath: '$.gates.actors[*]', percentagePath: '$.percentage', enabledPath: '$.enabled' });
+    expect(report.mapping).toEqual({
+      kind: 'snapshot',
+      flagNamePath: '$.name',
+      usersPath: '$.gates.actors[*]',
+      usersSeparator: null,
+      percentagePath: '$.percentage',
+      enabledPath: '$.enabled',
+      operationPath: null,
+      addValues: [],
+      removeValues: [],
+      filters: [{ path: '$.name', equals: FLAG }],
+    });
     expect(report.verdict.evidence.join(' ')).toContain('per-user lists present at $.gates.actors[*] in 100%');
     const actors = report.fields.find((f) => f.path === '$.gates.actors[*]');
     expect(actors?.examples.every((e) => e === '<redacted: user id>')).toBe(true);
@@ -58,8 +69,9 @@ describe('analyze: message families', () => {
   it('per-user delta events: feasible through the user field', () => {
     const report = run(users(30).map((id, i) => json({ flag: FLAG, user_id: id, action: i % 3 ? 'enable' : 'disable', ts: 1_764_000_000_000 + i })));
     expect(report.verdict.result).toBe('feasible');
-    expect(report.mapping?.usersPath).toBe('$.user_id');
+    expect(report.mapping).toMatchObject({ kind: 'delta', usersPath: '$.user_id', operationPath: '$.action', addValues: ['enable'], removeValues: ['disable'], filters: [{ path: '$.flag', equals: FLAG }] });
     expect(report.verdict.evidence.join(' ')).toContain('one user per document (per-user events)');
+    expect(report.verdict.evidence.join(' ')).toContain('$.action says add (enable) or remove (disable)');
   });
 
   it('names rule and segment structures', () => {

@@ -6,8 +6,9 @@ import { summaryWithoutRun, type RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { underRunLock } from './run-lock.js';
 import type { StateStore } from '../src/state/types.js';
-import type { ForgetPolicy } from '../src/pipeline/forget-guard.js';
-import type { RunRequest, Strategy } from './types.js';
+import { forgetPolicyFor } from './forget-policy.js';
+import { POLLING } from './names.js';
+import type { OneShotStrategy, RunRequest } from './types.js';
 
 /**
  * Strategy A of the seed: test every candidate (recently active users, or a maintained list)
@@ -15,17 +16,18 @@ import type { RunRequest, Strategy } from './types.js';
  * One run at a time per deployment: a run that finds the lock taken is skipped. A dry run
  * changes nothing, so it takes no lock.
  */
-export const pollingStrategy: Strategy = {
-  name: 'polling',
+export const pollingStrategy: OneShotStrategy = {
+  kind: 'one-shot',
+  name: POLLING,
   experimental: false,
 
   async run(runtime: Runtime, request: RunRequest): Promise<RunSummary> {
     const store = await runtime.openStore();
     const checker = await runtime.openChecker();
     if (request.dryRun) return detect(runtime, store, checker, request, request.signal); // read-only: no lock needed
-    return underRunLock(runtime, store, 'polling', request, async (signal) => {
+    return underRunLock(runtime, store, POLLING, request, async (signal) => {
       const held = await lagGate(runtime);
-      if (held) return summaryWithoutRun('polling', 'deferred', held, { dryRun: request.dryRun, budget: runtime.config.enqueue.budget, startedAt: new Date() });
+      if (held) return summaryWithoutRun(POLLING, 'deferred', held, { dryRun: request.dryRun, budget: runtime.config.enqueue.budget, startedAt: new Date() });
       return detect(runtime, store, checker, request, signal);
     });
   },
@@ -49,20 +51,6 @@ async function lagGate(runtime: Runtime): Promise<string | null> {
   return `deferred by the consumer-lag gate: ${verdict.reason}`;
 }
 
-/** The admin API's release of the forget guard, used by the next run that needs it. */
-export const MASS_FORGET_PERMIT = 'permit:mass-forget';
-
-/**
- * The forget guard's policy for a run: released by --allow-mass-forget, or by a permit granted
- * through the admin API. A dry run only reports what would be held; it does not use up a permit.
- */
-export function forgetPolicyFor(runtime: Runtime, store: StateStore, request: RunRequest): ForgetPolicy {
-  const { state } = runtime.config;
-  const released = (): Promise<boolean> =>
-    request.allowMassForget ? Promise.resolve(true) : request.dryRun ? Promise.resolve(false) : store.permits.take(`${state.detectorKeyPrefix}${MASS_FORGET_PERMIT}`);
-  return { maxFraction: state.maxForgetFraction, floor: state.maxForgetFloor, released };
-}
-
 async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, request: RunRequest, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;
   const { dryRun } = request;
@@ -71,7 +59,7 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
   return runDetection(
     { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), gate: await runtime.createSendGate(dryRun, sink), logger, events: runtime.events },
     {
-      strategy: 'polling',
+      strategy: POLLING,
       idPattern: runtime.idPattern,
       dryRun,
       forgetDisabled: config.state.forgetDisabled,

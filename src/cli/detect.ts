@@ -4,8 +4,7 @@ import { EXIT_OK, EXIT_RUN_FAILED, FfError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
 import { Runtime } from '../runtime/runtime.js';
-import { pollingStrategy } from '../../strategies/polling.js';
-import type { Strategy } from '../../strategies/types.js';
+import { oneShotStrategy, POLLING } from '../../strategies/index.js';
 import { overridesFrom } from './options.js';
 import { writeLine } from './output.js';
 
@@ -25,11 +24,13 @@ export interface DetectFlags {
 }
 
 /**
- * `ff-detector detect`: one polling run now. Stdout carries the message bodies (stdout sink or
+ * `ff-detector detect`: one polling run now (`ff-detector reconcile`: one reconcile run), the
+ * strategy taken from the registry by name. Stdout carries the message bodies (stdout sink or
  * --dry-run), then the run summary as the last line, also when the run fails after start-up.
- * Configuration and rules errors exit 2 before any run starts.
+ * Configuration and rules errors, an unknown strategy among them, exit 2 before any run starts.
  */
-export async function detectCommand(flags: DetectFlags, strategy: Strategy = pollingStrategy): Promise<number> {
+export async function detectCommand(flags: DetectFlags, strategyName: string = POLLING): Promise<number> {
+  const strategy = oneShotStrategy(strategyName, 'strategy');
   const logger = createLogger(flags.logLevel);
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
   chooseSink(config, flags.dryRun ?? false); // refuses Valkey state with an accidental stdout sink (exit 2)

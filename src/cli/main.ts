@@ -5,6 +5,8 @@ import { LOG_LEVELS, logLevelFromEnv } from '../log-levels.js';
 // run is a target), and --help loads none.
 import { integerOption, numberOption, sinceOption } from './options.js';
 import { packageVersion } from './version.js';
+// A name only: the strategy itself comes from the registry, loaded with the command.
+import { RECONCILE } from '../../strategies/names.js';
 
 /** `status --limit`: the run history keeps at most 1,000 runs (daemon.historySize). */
 const MAX_STATUS_LIMIT = 1000;
@@ -64,8 +66,8 @@ common(program.command('reconcile'))
   .option('--dry-run', 'report what would be forgotten; change nothing')
   .option('--allow-mass-forget', 'forget however many it finds disabled (releases the forget guard for this run)')
   .action(async (flags) => {
-    const [{ detectCommand }, { reconcileStrategy }] = await Promise.all([import('./detect.js'), import('../../strategies/reconcile.js')]);
-    process.exitCode = await detectCommand(flags, reconcileStrategy);
+    const { detectCommand } = await import('./detect.js');
+    process.exitCode = await detectCommand(flags, RECONCILE);
   });
 
 common(program.command('check'))

@@ -9,8 +9,6 @@ import { isLoopback } from '../daemon/request-guard.js';
 import { adminRoutes } from '../daemon/admin-routes.js';
 import { Daemon } from '../daemon/daemon.js';
 import { Runtime } from '../runtime/runtime.js';
-import { pollingStrategy } from '../../strategies/polling.js';
-import { reconcileStrategy } from '../../strategies/reconcile.js';
 import { overridesFrom } from './options.js';
 
 export interface RunFlags {
@@ -31,7 +29,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
   chooseSink(config, false); // refuses Valkey state with an accidental stdout sink (exit 2)
   const runtime = new Runtime(config, logger);
-  const daemon = new Daemon(runtime, pollingStrategy, reconcileStrategy);
+  const daemon = new Daemon(runtime); // its strategies come from the registry (daemon.strategy); a bad name exits 2 here
   const parts: DaemonParts = { daemon, runtime };
 
   let shuttingDown: Promise<void> | undefined;

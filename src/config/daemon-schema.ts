@@ -7,6 +7,12 @@ const positiveInt = z.number().int().positive();
 /** `ff-detector run`: the schedule, leadership and shutdown of the long-running process. */
 export const daemonSchema = z
   .object({
+    /**
+     * The one-shot strategy of the scheduled runs and POST /runs, by its name in
+     * strategies/index.ts. Checked there (the config does not depend on strategies/): an unknown
+     * name stops `ff-detector run` at start with exit 2.
+     */
+    strategy: z.string().min(1).default('polling'),
     /** node-cron expression (5 or 6 fields); default: at minute 0 of every hour. */
     schedule: z.string().default('0 * * * *').refine((expression) => cron.validate(expression), { message: 'is not a valid cron expression' }),
     timezone: z.string().default('UTC').refine(isTimeZone, { message: 'is not an IANA time zone' }),

@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.js';
 import { DAY } from '../time.js';
-import { MASS_FORGET_PERMIT } from '../../strategies/polling.js';
+import { massForgetPermitKey } from '../pipeline/forget-guard.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { RunSummary } from '../pipeline/summary.js';
 import type { Route } from './admin-server.js';
@@ -59,7 +59,7 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       mutating: true,
       handle: async () => {
         // The next run that would hold its forgets goes ahead (any replica's run; within a day).
-        await (await runtime.openStore()).permits.grant(`${runtime.config.state.detectorKeyPrefix}${MASS_FORGET_PERMIT}`, DAY);
+        await (await runtime.openStore()).permits.grant(massForgetPermitKey(runtime.config.state.detectorKeyPrefix), DAY);
         return { status: 202, body: { released: true, validForMs: DAY } };
       },
     },

@@ -6,7 +6,8 @@ import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { StateStore } from '../state/types.js';
 import type { GateName } from '../send/send-gate.js';
-import type { Strategy } from '../../strategies/types.js';
+import { oneShotStrategy, RECONCILE } from '../../strategies/index.js';
+import type { OneShotStrategy } from '../../strategies/types.js';
 import { Leadership, type Role } from './leadership.js';
 
 export type TriggerResult = 'started' | 'busy' | 'follower' | 'stopping';
@@ -49,13 +50,16 @@ export class Daemon {
   private active: ActiveRun | undefined;
   private stopping = false;
   private readonly pauses = new Map<GateName, SendingPause>();
+  /** The scheduled runs' strategy (daemon.strategy), also run by POST /runs. */
+  private readonly strategy: OneShotStrategy;
+  /** The known set's upkeep (reconcile), on daemon.reconcileSchedule; none when that is null. */
+  private readonly upkeep: OneShotStrategy | undefined;
 
-  constructor(
-    private readonly runtime: Runtime,
-    private readonly strategy: Strategy,
-    /** The known set's upkeep (reconcile), on daemon.reconcileSchedule. */
-    private readonly upkeep?: Strategy,
-  ) {
+  /** Throws a configuration error (exit 2) when daemon.strategy names no one-shot strategy. */
+  constructor(private readonly runtime: Runtime) {
+    const { daemon } = runtime.config;
+    this.strategy = oneShotStrategy(daemon.strategy, 'daemon.strategy');
+    this.upkeep = daemon.reconcileSchedule === null ? undefined : oneShotStrategy(RECONCILE, 'daemon.reconcileSchedule');
     this.registry = bindMetrics(runtime.events);
     this.skippedTicks = new Counter({ name: 'ff_detector_skipped_ticks_total', help: 'Scheduled ticks not run, by reason', labelNames: ['reason'], registers: [this.registry] });
     this.leaderGauge = new Gauge({ name: 'ff_detector_leader', help: '1 while this replica is the leader', registers: [this.registry] });
@@ -93,14 +97,14 @@ export class Daemon {
     await this.leadership.start();
     this.task = cron.schedule(config.daemon.schedule, () => void this.trigger('schedule'), { timezone: config.daemon.timezone, name: 'polling' });
     const { upkeep } = this;
-    if (upkeep && config.daemon.reconcileSchedule) {
+    if (upkeep && config.daemon.reconcileSchedule !== null) {
       this.upkeepTask = cron.schedule(config.daemon.reconcileSchedule, () => void this.trigger('reconcile', upkeep), { timezone: config.daemon.timezone, name: upkeep.name });
     }
     logger.info({ schedule: config.daemon.schedule, timezone: config.daemon.timezone, strategy: this.strategy.name, role: this.role }, 'daemon started');
   }
 
   /** Starts a run now unless one is in progress or this replica follows. */
-  trigger(trigger: string, strategy: Strategy = this.strategy): TriggerResult {
+  trigger(trigger: string, strategy: OneShotStrategy = this.strategy): TriggerResult {
     const { logger } = this.runtime;
     if (this.stopping) return 'stopping';
     const leaderSignal = this.leadership?.signal;
@@ -163,7 +167,7 @@ export class Daemon {
     this.leaderGauge.set(0);
   }
 
-  private async execute(trigger: string, signal: AbortSignal, strategy: Strategy): Promise<RunSummary> {
+  private async execute(trigger: string, signal: AbortSignal, strategy: OneShotStrategy): Promise<RunSummary> {
     const { logger, config } = this.runtime;
     let summary: RunSummary;
     try {

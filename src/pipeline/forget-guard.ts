@@ -11,6 +11,16 @@ export interface ForgetPolicy {
   released: () => Promise<boolean>;
 }
 
+/**
+ * The state-store key of the operator's release of the forget guard: the admin API grants it
+ * (POST /admin/forget-hold/release), the next run that would hold its forgets takes it. It lives
+ * beside the guard so the daemon, which grants it, and the strategies, which take it, both depend
+ * on the pipeline rather than on each other.
+ */
+export function massForgetPermitKey(detectorKeyPrefix: string): string {
+  return `${detectorKeyPrefix}permit:mass-forget`;
+}
+
 export type ForgetDecision = { forget: string[] } | { held: number; reason: string };
 
 /**

@@ -1,6 +1,10 @@
 import { createSchema, extendSchema, type Schema } from 'genson-js';
 import { classify, type Encoding } from './encodings.js';
 import { FieldStats, type FieldSummary } from './field-stats.js';
+import { judgeUserIdField, mappingFor, type MappingConfig, type UserIdJudgement } from './mapping.js';
+import { findFlag, subtree } from './subject.js';
+
+export type { MappingConfig, UserIdJudgement } from './mapping.js';
 
 export interface Sample {
   key: string | null;
@@ -9,44 +13,7 @@ export interface Sample {
   where?: string;
 }
 
-export interface UserIdJudgement {
-  path: string;
-  confidence: 'high' | 'medium' | 'low';
-  /** Why: the shape of its values (and, when Valkey is configured, known users among them). */
-  reason: string;
-  runnerUp: { path: string; reason: string } | null;
-}
-
 export type Feasibility = 'feasible' | 'not feasible' | 'unclear';
-
-/**
- * What a feed needs to run on the flag system's documents: which documents are about the flag,
- * where its users and switches are, and whether a document is the flag's whole state (snapshot)
- * or a change to it (delta: one user per document, with the operation that says add or remove).
- */
-export interface MappingConfig {
-  kind: 'snapshot' | 'delta';
-  flagNamePath: string | null;
-  usersPath: string | null;
-  /** The users at usersPath are one string joined by this (`"u1,u2"`); null: a list or one ID. */
-  usersSeparator: string | null;
-  percentagePath: string | null;
-  enabledPath: string | null;
-  /** Deltas: the field saying what happened to the user, and its values meaning add and remove. */
-  operationPath: string | null;
-  addValues: string[];
-  removeValues: string[];
-  /** Documents about the flag: `flagNamePath == flag` (none when the flag is an object key). */
-  filters: Array<{ path: string; equals: string }>;
-  /**
-   * Buckets: which objects to read — those matching `keyPattern`; only the newest when the keys
-   * are dated snapshots; `linkedByKey` when the key names the flag and the content never does.
-   */
-  objects?: { keyPattern: string; newest: boolean; linkedByKey: boolean };
-}
-
-const ADD = /^(enable|enabled|add|added|grant|granted|on|insert|create|created|include|included|opt_?in|true)$/i;
-const REMOVE = /^(disable|disabled|remove|removed|revoke|revoked|off|delete|deleted|exclude|excluded|opt_?out|false)$/i;
 
 export interface KnownIdMatch {
   path: string;
@@ -231,113 +198,10 @@ function judge(report: Omit<Report, 'verdict' | 'mapping'>): Pick<Report, 'verdi
   return { verdict: { result: 'unclear', evidence }, mapping };
 }
 
-/**
- * The mapping a feed runs on: a list of users is a snapshot of the flag; one user per document is
- * a delta, read with the field whose few values say add or remove (`action: enable|disable`).
- */
-function mappingFor(report: Omit<Report, 'verdict' | 'mapping'>, users: Report['userListPaths'][number] | null): MappingConfig {
-  const usersPath = users?.path ?? null;
-  const flagNamePath = report.flagPaths[0] ?? null;
-  const keyed = flagNamePath !== null && (flagNamePath.endsWith(`.${report.flag}`) || flagNamePath.endsWith(`['${report.flag}']`));
-  const kind = usersPath !== null && !usersPath.endsWith('[*]') && users?.separator === undefined ? 'delta' : 'snapshot';
-  const operation = kind === 'delta' ? findOperation(report.fields) : null;
-  return {
-    kind,
-    flagNamePath,
-    usersPath,
-    usersSeparator: users?.separator ?? null,
-    percentagePath: report.percentagePaths[0] ?? null,
-    enabledPath: report.booleanPaths[0] ?? null,
-    operationPath: operation?.path ?? null,
-    addValues: operation?.add ?? [],
-    removeValues: operation?.remove ?? [],
-    filters: flagNamePath && !keyed ? [{ path: flagNamePath, equals: report.flag }] : [],
-  };
-}
-
-/** A field of a few string values, some meaning add and some remove. */
-function findOperation(fields: FieldSummary[]): { path: string; add: string[]; remove: string[] } | null {
-  for (const field of [...fields].sort((a, b) => a.path.localeCompare(b.path))) {
-    if (typeof field.distinct !== 'number' || field.distinct > 8 || (field.types.string ?? 0) + (field.types.boolean ?? 0) === 0) continue;
-    const values = field.values ?? [];
-    const add = values.filter((value) => ADD.test(value));
-    const remove = values.filter((value) => REMOVE.test(value));
-    if (add.length > 0 && remove.length > 0) return { path: field.path, add, remove };
-  }
-  return null;
-}
-
 function describeOpaque(report: Omit<Report, 'verdict' | 'mapping'>): string {
   const parts: string[] = [];
   if (report.encodings['confluent-framed']) parts.push(`Confluent-framed, schema ids ${report.schemaIds.join(', ')}`);
   if (report.encodings.protobuf) parts.push('protobuf wire format');
   if (report.encodings.binary) parts.push('binary');
   return parts.join('; ');
-}
-
-/** The value at a `$.a.b['c']` path (no wildcards). */
-function subtree(document: unknown, path: string): unknown {
-  let current = document;
-  for (const part of path.slice(1).match(/\.([A-Za-z_][A-Za-z0-9_]*)|\['([^']*)'\]/g) ?? []) {
-    const key = part.startsWith('.') ? part.slice(1) : part.slice(2, -2);
-    current = (current as Record<string, unknown> | undefined)?.[key];
-  }
-  return current;
-}
-
-/** Fields that name what a document is about (CloudEvents' `subject` included). */
-const NAME_KEY = /^(name|key|id|flag|feature|subject|flag_?key|flag_?name|feature_?key|feature_?name)$/i;
-/** Where another flag mentions this one without being about it. */
-const MENTION = /prerequisite|depend|require|parent|related/i;
-
-/**
- * Paths where the document names the flag as its subject: a name or key field whose value is
- * the flag, or an object key that is the flag (a map of flags) — never a flag that lists it as a
- * prerequisite. Names that contain the flag's without being it go to `nearMisses`.
- */
-function findFlag(value: unknown, flag: string, path: string, nearMisses: Set<string>, found: string[] = [], key = ''): string[] {
-  if (found.length > 20 || MENTION.test(path)) return found;
-  if (typeof value === 'string') {
-    if (value === flag && NAME_KEY.test(key)) found.push(path);
-    else if (value !== flag && value.includes(flag) && nearMisses.size < 50) nearMisses.add(value);
-  } else if (Array.isArray(value)) value.forEach((element) => findFlag(element, flag, `${path}[*]`, nearMisses, found, key));
-  else if (typeof value === 'object' && value !== null) {
-    for (const [name, child] of Object.entries(value as Record<string, unknown>)) {
-      const childPath = `${path}.${/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `['${name}']`}`;
-      if (name === flag) found.push(childPath);
-      else if (name.includes(flag) && nearMisses.size < 50) nearMisses.add(name);
-      findFlag(child, flag, childPath, nearMisses, found, name);
-    }
-  }
-  return [...new Set(found)];
-}
-
-/**
- * Which field holds user IDs, judged by its values: many distinct values of a stable length
- * (IDs), over the documents about the flag. Dates, numbers, versions and UUIDs never count as
- * IDs here (FieldStats): event and request IDs are UUIDs too, so a UUID field is only a user-ID
- * field once the known set confirms it (matchKnownIds). The runner-up is reported beside it.
- */
-function judgeUserIdField(fields: FieldSummary[], candidates: Array<{ path: string; percentOfFlagDocuments: number }>): UserIdJudgement | null {
-  const byPath = new Map(fields.map((field) => [field.path, field]));
-  const scored = candidates
-    .map((candidate) => {
-      const field = byPath.get(candidate.path) ?? byPath.get(candidate.path.replace(/\[\*\]$/, ''));
-      const values = field ? field.idLike || 1 : 1;
-      const distinct = field ? (typeof field.distinct === 'number' ? field.distinct : 1000) : 0;
-      const cardinality = Math.min(1, distinct / values);
-      const lengths = field?.lengths;
-      const stability = lengths ? lengths.min / Math.max(1, lengths.max) : 0;
-      // Present in the documents, many distinct values (a constant is a salt or a tenant, not
-      // users), of a stable length.
-      const score = (candidate.percentOfFlagDocuments / 100) * Math.sqrt(cardinality) * (0.8 + 0.2 * stability);
-      const reason = `${candidate.percentOfFlagDocuments}% of the documents about the flag; ${distinct === 1000 ? '1000+' : distinct} distinct values${lengths ? `, ${lengths.min}–${lengths.max} characters` : ''}`;
-      return { path: candidate.path, score, reason };
-    })
-    .sort((a, b) => b.score - a.score || a.path.localeCompare(b.path));
-  const [best, second] = scored;
-  if (!best) return null;
-  const margin = second ? (best.score - second.score) / Math.max(best.score, 1e-9) : 1;
-  const confidence = margin >= 0.3 && best.score >= 0.5 ? 'high' : margin >= 0.1 ? 'medium' : 'low';
-  return { path: best.path, confidence, reason: best.reason, runnerUp: second ? { path: second.path, reason: second.reason } : null };
 }

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import kafkajs from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MappingConfig } from '../../src/investigate/analyze.js';
+import type { MappingConfig } from '../../src/investigate/mapping.js';
 import { tempDir } from '../helpers/files.js';
 import { awsEnv, putObject, uniqueName } from '../helpers/services.js';
 

@@ -10,7 +10,8 @@
 #
 # Servers: valkey (Valkey 8, bookworm-backports), valkey-cluster (six Valkey 8 nodes: three
 # primaries, three replicas), sqs (fauxqs: SQS + S3), snowflake (fakesnow in a Python venv behind
-# scripts/snowflake-server.py), kafka (Apache Kafka 4.4, KRaft, jars from Maven Central).
+# scripts/snowflake-server.py), kafka (Apache Kafka 4.4, KRaft, jars from Maven Central; PLAINTEXT,
+# SASL and TLS listeners: scripts/kafka/server.properties).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,17 @@ VALKEY_CLUSTER_PORT=${FFD_VALKEY_CLUSTER_PORT:-17001}
 SQS_PORT=${FFD_SQS_PORT:-14566}
 SNOWFLAKE_PORT=${FFD_SNOWFLAKE_PORT:-15080}
 SNOWFLAKE_VENV="$CACHE/snowflake-venv"
-KAFKA_PORT=19092  # fixed in scripts/kafka/server.properties (controller: 19093)
+KAFKA_PORT=19092  # fixed in scripts/kafka/server.properties (controller: 19093), as are these:
+KAFKA_SASL_PORT=19094   # SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+KAFKA_SSL_PORT=19095    # SSL, server certificate from the CA generated at start
+KAFKA_MTLS_PORT=19096   # SSL requiring a client certificate from that CA
+KAFKA_TLS="$RUN/kafka-tls"
+# Test-only users of the SASL listener (PLAIN ones are in server.properties, SCRAM ones are added
+# when the storage is formatted).
+KAFKA_PLAIN_USER=ffdplain KAFKA_PLAIN_PASSWORD=ffdplain-secret
+KAFKA_SCRAM_USER=ffdscram KAFKA_SCRAM_PASSWORD=ffdscram-secret
+# The one user that ACLs restrict (SCRAM-SHA-256): every other principal is a super user.
+KAFKA_ACL_USER=ffdacl KAFKA_ACL_PASSWORD=ffdacl-secret
 KAFKA_LIB="$CACHE/kafka/lib"
 ALL_SERVICES=(valkey valkey-cluster sqs snowflake kafka)
 
@@ -116,18 +127,44 @@ start_snowflake() {
   wait_for_port snowflake "$SNOWFLAKE_PORT"
 }
 
+# A CA, the broker's certificate (127.0.0.1, localhost) and a client certificate, fresh at each
+# start and only under .cache/run: tests trust this CA alone.
+make_kafka_tls() {
+  local dir="$KAFKA_TLS" tls_log="$RUN/kafka-tls.log"
+  rm -rf "$dir" && mkdir -p "$dir" && : >"$tls_log"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=ff-detector test CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>>"$tls_log" || { log "openssl failed; see $tls_log"; return 1; }
+  local name subject san
+  for name in server client; do
+    if [ "$name" = server ]; then subject="/CN=localhost" san="subjectAltName=IP:127.0.0.1,DNS:localhost"; else subject="/CN=ffd-client" san="extendedKeyUsage=clientAuth"; fi
+    openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>>"$tls_log" || { log "openssl failed; see $tls_log"; return 1; }
+    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 30 \
+      -extfile <(echo "$san") -out "$dir/$name.pem" 2>>"$tls_log" || { log "openssl failed; see $tls_log"; return 1; }
+  done
+  # Kafka's PEM key store: the PKCS#8 key and its certificate in one file.
+  cat "$dir/server.key" "$dir/server.pem" >"$dir/server-keystore.pem"
+}
+
 start_kafka() {
-  local data="$RUN/kafka-data" config="$RUN/kafka.properties"
+  local data="$RUN/kafka-data" config="$RUN/kafka.properties" port
+  make_kafka_tls
   cp "$ROOT/scripts/kafka/server.properties" "$config"
-  echo "log.dirs=$data" >>"$config"
+  {
+    echo "log.dirs=$data"
+    echo "ssl.keystore.location=$KAFKA_TLS/server-keystore.pem"
+    echo "ssl.truststore.location=$KAFKA_TLS/ca.pem"
+  } >>"$config"
   # A fresh cluster each start: tests create their own topics and groups.
   rm -rf "$data"
   java -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format -t "$(java -cp "$KAFKA_LIB/*" kafka.tools.StorageTool random-uuid)" \
-    -c "$config" --ignore-formatted >"$RUN/kafka-format.log" 2>&1
+    -c "$config" --ignore-formatted \
+    --add-scram "SCRAM-SHA-256=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+    --add-scram "SCRAM-SHA-256=[name=$KAFKA_ACL_USER,password=$KAFKA_ACL_PASSWORD]" >"$RUN/kafka-format.log" 2>&1
   nohup java -Xms64m -Xmx256m -Dkafka.logs.dir="$RUN/kafka-logs" -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties" \
     -cp "$KAFKA_LIB/*" kafka.Kafka "$config" >"$RUN/kafka.log" 2>&1 &
   echo $! >"$RUN/kafka.pid"
-  wait_for_port kafka "$KAFKA_PORT"
+  for port in "$KAFKA_PORT" "$KAFKA_SASL_PORT" "$KAFKA_SSL_PORT" "$KAFKA_MTLS_PORT"; do wait_for_port kafka "$port"; done
   for _ in $(seq 1 100); do
     node "$ROOT/scripts/kafka/ready.mjs" "127.0.0.1:$KAFKA_PORT" && return 0
     sleep 0.2
@@ -164,6 +201,10 @@ cmd_up() {
   for name in $names; do
     if port_open "$(port_of "$name")"; then
       log "$name already answers on port $(port_of "$name")"
+      # A broker started by an older version of this script lacks the secured listeners.
+      if [ "$name" = kafka ] && ! port_open "$KAFKA_SASL_PORT"; then
+        log "kafka has no SASL listener on $KAFKA_SASL_PORT (started before it was added?): scripts/services.sh down kafka && scripts/services.sh up kafka"
+      fi
     else
       log "starting $name on port $(port_of "$name")"
       "start_$name"
@@ -196,6 +237,14 @@ export FFD_TEST_VALKEY_CLUSTER_URL=redis://127.0.0.1:$VALKEY_CLUSTER_PORT
 export FFD_TEST_AWS_ENDPOINT=http://127.0.0.1:$SQS_PORT
 export FFD_TEST_SNOWFLAKE_URL=http://127.0.0.1:$SNOWFLAKE_PORT
 export FFD_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export FFD_TEST_KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT
+export FFD_TEST_KAFKA_SASL_PLAIN_USER=$KAFKA_PLAIN_USER FFD_TEST_KAFKA_SASL_PLAIN_PASSWORD=$KAFKA_PLAIN_PASSWORD
+export FFD_TEST_KAFKA_SASL_SCRAM_USER=$KAFKA_SCRAM_USER FFD_TEST_KAFKA_SASL_SCRAM_PASSWORD=$KAFKA_SCRAM_PASSWORD
+export FFD_TEST_KAFKA_SASL_ACL_USER=$KAFKA_ACL_USER FFD_TEST_KAFKA_SASL_ACL_PASSWORD=$KAFKA_ACL_PASSWORD
+export FFD_TEST_KAFKA_SSL_BROKERS=127.0.0.1:$KAFKA_SSL_PORT
+export FFD_TEST_KAFKA_MTLS_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT
+export FFD_TEST_KAFKA_CA=$KAFKA_TLS/ca.pem
+export FFD_TEST_KAFKA_CLIENT_CERT=$KAFKA_TLS/client.pem FFD_TEST_KAFKA_CLIENT_KEY=$KAFKA_TLS/client.key
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 ENV
 }

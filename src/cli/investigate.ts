@@ -39,7 +39,7 @@ export async function investigateKafkaCommand(flags: InvestigateKafkaFlags): Pro
       return EXIT_USAGE;
     }
     const topic = flags.topic ?? config.investigate.topic;
-    records = await sampleKafka({ brokers, topic, count: flags.count ?? 1000, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000 });
+    records = await sampleKafka({ brokers, topic, count: flags.count ?? 1000, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000, kafka: config.kafka });
     source = `kafka topic ${topic}`;
   }
   const idValues = new Map<string, string[]>();

@@ -36,7 +36,7 @@ export async function sampleKafkaCommand(flags: SampleKafkaFlags): Promise<numbe
     return EXIT_USAGE;
   }
   const topic = flags.topic ?? config.investigate.topic;
-  const records = await sampleKafka({ brokers, topic, count: flags.count ?? 100, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000 });
+  const records = await sampleKafka({ brokers, topic, count: flags.count ?? 100, start, partition: flags.partition, timeoutMs: flags.timeout ?? 10_000, kafka: config.kafka });
   const out: Writable = flags.out ? createWriteStream(flags.out) : process.stdout;
   for (const record of records) await writeLine(out, JSON.stringify(record));
   if (flags.out) {

@@ -141,12 +141,52 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
   if (env.ADMIN_PORT) admin.port = Number(env.ADMIN_PORT);
   if (env.ADMIN_TOKEN) admin.token = env.ADMIN_TOKEN;
   if (Object.keys(admin).length > 0) layer.admin = admin;
+  const kafka = kafkaEnv(env);
+  if (Object.keys(kafka).length > 0) layer.kafka = kafka;
   if (env.KAFKA_BROKERS) {
-    const brokers = env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()).filter(Boolean);
+    // Also the per-client lists: the environment wins over a config file that sets them.
+    const brokers = kafka.brokers;
     layer.safety = { consumerLag: { brokers } };
     layer.investigate = { brokers };
   }
   return layer;
+}
+
+/** KAFKA_* variables: the `kafka` section (README "Kafka connections"). */
+function kafkaEnv(env: NodeJS.ProcessEnv): Layer {
+  const kafka: Layer = {};
+  if (env.KAFKA_BROKERS) kafka.brokers = env.KAFKA_BROKERS.split(',').map((broker) => broker.trim()).filter(Boolean);
+  if (env.KAFKA_GROUP_PREFIX !== undefined) kafka.groupPrefix = env.KAFKA_GROUP_PREFIX;
+  const ssl: Layer = {};
+  if (env.KAFKA_SSL) ssl.enabled = booleanEnv(env.KAFKA_SSL);
+  for (const [variable, field] of Object.entries(KAFKA_SSL_ENV)) if (env[variable]) ssl[field] = env[variable];
+  if (env.KAFKA_SSL_REJECT_UNAUTHORIZED) ssl.rejectUnauthorized = booleanEnv(env.KAFKA_SSL_REJECT_UNAUTHORIZED);
+  if (Object.keys(ssl).length > 0) kafka.ssl = ssl;
+  const sasl: Layer = {};
+  for (const [variable, field] of Object.entries(KAFKA_SASL_ENV)) if (env[variable]) sasl[field] = env[variable];
+  if (Object.keys(sasl).length > 0) kafka.sasl = sasl;
+  return kafka;
+}
+
+const KAFKA_SSL_ENV: Record<string, string> = {
+  KAFKA_SSL_CA_FILE: 'caFile',
+  KAFKA_SSL_CERT_FILE: 'certFile',
+  KAFKA_SSL_KEY_FILE: 'keyFile',
+  KAFKA_SSL_KEY_PASSPHRASE: 'keyPassphrase',
+};
+
+const KAFKA_SASL_ENV: Record<string, string> = {
+  KAFKA_SASL_MECHANISM: 'mechanism',
+  KAFKA_SASL_USERNAME: 'username',
+  KAFKA_SASL_PASSWORD: 'password',
+  KAFKA_SASL_REGION: 'region',
+};
+
+/** true/1 and false/0; anything else is passed on for the schema to name as not a boolean. */
+function booleanEnv(value: string): boolean | string {
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  return value;
 }
 
 /** The command-line options that set config keys (src/cli/options.ts, overridesFrom). */
@@ -170,6 +210,12 @@ const ENV_OF: Record<string, string> = {
   'admin.token': 'ADMIN_TOKEN',
   'safety.consumerLag.brokers': 'KAFKA_BROKERS',
   'investigate.brokers': 'KAFKA_BROKERS',
+  'kafka.brokers': 'KAFKA_BROKERS',
+  'kafka.groupPrefix': 'KAFKA_GROUP_PREFIX',
+  'kafka.ssl.enabled': 'KAFKA_SSL',
+  'kafka.ssl.rejectUnauthorized': 'KAFKA_SSL_REJECT_UNAUTHORIZED',
+  ...Object.fromEntries(Object.entries(KAFKA_SSL_ENV).map(([variable, field]) => [`kafka.ssl.${field}`, variable])),
+  ...Object.fromEntries(Object.entries(KAFKA_SASL_ENV).map(([variable, field]) => [`kafka.sasl.${field}`, variable])),
   ...Object.fromEntries(Object.entries(SNOWFLAKE_ENV).map(([variable, field]) => [`candidates.snowflake.${field}`, variable])),
 };
 

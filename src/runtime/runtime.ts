@@ -155,7 +155,7 @@ export class Runtime {
     return this.once('lag', async () => {
       const { KafkaLagReader } = await import('../safety/consumer-lag.js');
       const gate = this.config.safety.consumerLag;
-      const reader = this.clients.lag ?? new KafkaLagReader(gate.brokers, gate.timeoutMs);
+      const reader = this.clients.lag ?? new KafkaLagReader(gate.brokers, gate.timeoutMs, this.config.kafka);
       this.closers.push(() => reader.close());
       return reader;
     });

@@ -1,5 +1,6 @@
-import kafkajs from 'kafkajs';
+import type kafkajs from 'kafkajs';
 import { FfError, errorMessage } from '../errors.js';
+import { DEFAULT_KAFKA_SETTINGS, kafkaClient, type KafkaSettings } from '../kafka/client.js';
 
 export interface PartitionLag {
   partition: number;
@@ -36,14 +37,12 @@ export class KafkaLagReader implements LagReader {
   private readonly admin: kafkajs.Admin;
   private connected: Promise<void> | undefined;
 
-  constructor(brokers: string[], timeoutMs: number) {
-    const kafka = new kafkajs.Kafka({
-      clientId: 'ff-detector-lag-gate',
-      brokers,
+  /** `settings`: TLS and SASL (config `kafka`); `brokers` wins over its brokers. */
+  constructor(brokers: string[], timeoutMs: number, settings: KafkaSettings = DEFAULT_KAFKA_SETTINGS) {
+    const kafka = kafkaClient({ ...settings, brokers }, 'ff-detector-lag-gate', {
       connectionTimeout: Math.min(timeoutMs, 3000),
       requestTimeout: timeoutMs,
       retry: { retries: 2, initialRetryTime: 200 },
-      logLevel: kafkajs.logLevel.NOTHING,
     });
     this.admin = kafka.admin();
   }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type * as RedosDetector from 'redos-detector';
 import { DEFAULT_BREAKER } from '../flags/http-checker.js';
 import { adminSchema, daemonSchema, safetySchema } from './daemon-schema.js';
+import { kafkaTopicSchema } from '../feeds/feed-schema.js';
 
 /**
  * The one typed configuration. Every option has its default here; README's configuration
@@ -326,6 +327,8 @@ const configObject = z
     admin: adminSchema.prefault({}),
     safety: safetySchema.prefault({}),
     kafka: kafkaSchema.prefault({}),
+    /** The experimental strategies' settings (issue 15: the flag-topic feed). */
+    strategies: z.object({ kafkaTopic: kafkaTopicSchema.prefault({}) }).strict().prefault({}),
   })
   .strict();
 

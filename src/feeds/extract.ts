@@ -1,0 +1,80 @@
+import type { MappingConfig } from '../investigate/mapping.js';
+import { compilePath, select, type PathStep } from './json-path.js';
+
+/** What one document of the flag system says about the target flag, read through a mapping. */
+export type Extracted =
+  /** The flag's explicit users as a whole, with its switch and percentage when the document has them. */
+  | { type: 'snapshot'; users: string[]; enabled: boolean | null; percentage: number | null }
+  | { type: 'add' | 'remove'; users: string[] }
+  /** About the flag, but nothing a feed can act on user by user (an unknown operation, a switch). */
+  | { type: 'other'; reason: string }
+  /** Not about the flag. */
+  | { type: 'unrelated' };
+
+interface Compiled {
+  mapping: MappingConfig;
+  flagName: PathStep[] | null;
+  filters: Array<{ steps: PathStep[]; equals: string }>;
+  users: PathStep[] | null;
+  enabled: PathStep[] | null;
+  percentage: PathStep[] | null;
+  operation: PathStep[] | null;
+}
+
+/**
+ * Reads documents through the mapping `investigate --format json` printed (or one edited by
+ * hand): which documents are about the flag, and the users, switch and percentage they carry.
+ * Paths are compiled once; a path outside the supported subset is refused here, at start.
+ */
+export class MappingReader {
+  private readonly compiled: Compiled;
+
+  constructor(mapping: MappingConfig) {
+    const compile = (path: string | null): PathStep[] | null => (path === null ? null : compilePath(path));
+    this.compiled = {
+      mapping,
+      flagName: compile(mapping.flagNamePath),
+      filters: mapping.filters.map((filter) => ({ steps: compilePath(filter.path), equals: filter.equals })),
+      users: compile(mapping.usersPath),
+      enabled: compile(mapping.enabledPath),
+      percentage: compile(mapping.percentagePath),
+      operation: compile(mapping.operationPath),
+    };
+  }
+
+  read(document: unknown): Extracted {
+    const { mapping, flagName, filters, users, enabled, percentage, operation } = this.compiled;
+    const about = filters.length > 0 ? filters.every((filter) => select(document, filter.steps).includes(filter.equals)) : flagName !== null && select(document, flagName).length > 0;
+    if (!about) return { type: 'unrelated' };
+    const found = users === null ? [] : this.users(select(document, users));
+    if (mapping.kind === 'snapshot') {
+      return { type: 'snapshot', users: found, enabled: firstBoolean(enabled ? select(document, enabled) : []), percentage: firstPercentage(percentage ? select(document, percentage) : []) };
+    }
+    const op = operation ? select(document, operation)[0] : undefined;
+    const value = op === undefined || op === null ? '' : String(op);
+    if (mapping.addValues.includes(value)) return { type: 'add', users: found };
+    if (mapping.removeValues.includes(value)) return { type: 'remove', users: found };
+    return { type: 'other', reason: operation ? `operation "${value}" is neither an add (${mapping.addValues.join(', ')}) nor a remove (${mapping.removeValues.join(', ')})` : 'a delta mapping without operationPath' };
+  }
+
+  /** Strings, split on the separator when the users are one joined string; others ignored. */
+  private users(values: unknown[]): string[] {
+    const separator = this.compiled.mapping.usersSeparator;
+    const strings = values.filter((value): value is string => typeof value === 'string');
+    const split = separator ? strings.flatMap((value) => value.split(separator)) : strings;
+    return split.map((id) => id.trim()).filter((id) => id !== '');
+  }
+}
+
+function firstBoolean(values: unknown[]): boolean | null {
+  const value = values[0];
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'on' || value === 'ENABLED') return true;
+  if (value === 'false' || value === 'off' || value === 'DISABLED') return false;
+  return null;
+}
+
+function firstPercentage(values: unknown[]): number | null {
+  const number = Number(values[0]);
+  return values.length > 0 && values[0] !== null && values[0] !== '' && Number.isFinite(number) && number >= 0 && number <= 100 ? number : null;
+}

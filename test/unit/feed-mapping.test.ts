@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { ValidationError } from '../../src/errors.js';
+import { MappingReader } from '../../src/feeds/extract.js';
+import { compilePath, select } from '../../src/feeds/json-path.js';
+import { analyze, type Sample } from '../../src/investigate/analyze.js';
+import type { MappingConfig } from '../../src/investigate/mapping.js';
+
+// Issue 15 groundwork: the mapping `investigate` prints is the feed's configuration, and reading
+// documents through it gives back the users they carry.
+
+const FLAG = 'consumer_graph_ingestion';
+const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
+const json = (value: unknown): Sample => ({ key: null, value: Buffer.from(JSON.stringify(value)) });
+const users = (n: number, from: number) => Array.from({ length: n }, (_, i) => `user-${from + i}`);
+
+/** The mapping investigate infers from `documents`, through JSON as the CLI prints it. */
+function mappingOf(documents: unknown[]): MappingConfig {
+  const report = analyze(documents.map(json), { source: 'test', flag: FLAG, idPattern });
+  return JSON.parse(JSON.stringify(report.mapping)) as MappingConfig;
+}
+
+describe('JSONPath subset', () => {
+  it('selects fields, quoted names, every element and filtered entries', () => {
+    const document = { a: { "b'c": [{ key: 'x', value: [1, 2] }, { key: 'y', value: [3] }] } };
+    expect(select(document, compilePath("$.a['b\\'c'][?(@.key=='x')].value[*]"))).toEqual([1, 2]);
+    expect(select(document, compilePath("$.a['b\\'c'][*].key"))).toEqual(['x', 'y']);
+    expect(select(document, compilePath('$.missing.deeper'))).toEqual([]);
+  });
+
+  it('refuses what it cannot read, naming the part', () => {
+    expect(() => compilePath('a.b')).toThrow('must start with $');
+    expect(() => compilePath('$..deep')).toThrow('cannot read "..deep"');
+  });
+});
+
+describe('reading documents through the mapping investigation infers', () => {
+  it('Flipper snapshots: the actors gate, the percentage string; other flags unrelated', () => {
+    const flipper = (i: number, key = FLAG) => ({ key, gates: [{ key: 'actors', value: users(3, 1000 + 10 * i) }, { key: 'percentage_of_actors', value: String(10 + i) }, { key: 'groups', value: ['admins'] }] });
+    const reader = new MappingReader(mappingOf(Array.from({ length: 8 }, (_, i) => flipper(i))));
+    expect(reader.read(flipper(3))).toEqual({ type: 'snapshot', users: users(3, 1030), enabled: null, percentage: 13 });
+    expect(reader.read(flipper(3, 'dark_mode'))).toEqual({ type: 'unrelated' });
+  });
+
+  it('CloudEvents deltas: adds and removes by the operation field', () => {
+    const event = (i: number, operation: string) => ({ specversion: '1.0', subject: FLAG, id: `e-${i}`, data: { user_id: `user-${5000 + i}`, operation } });
+    const reader = new MappingReader(mappingOf(Array.from({ length: 8 }, (_, i) => event(i, i % 3 ? 'added' : 'removed'))));
+    expect(reader.read(event(42, 'added'))).toEqual({ type: 'add', users: ['user-5042'] });
+    expect(reader.read(event(43, 'removed'))).toEqual({ type: 'remove', users: ['user-5043'] });
+    expect(reader.read(event(44, 'paused'))).toMatchObject({ type: 'other' });
+  });
+
+  it('Unleash: users joined in one string are split', () => {
+    const toggle = (i: number) => ({ name: FLAG, enabled: true, strategies: [{ name: 'userWithId', parameters: { userIds: users(3, 2000 + 10 * i).join(',') } }] });
+    const reader = new MappingReader(mappingOf(Array.from({ length: 6 }, (_, i) => toggle(i))));
+    expect(reader.read(toggle(9))).toEqual({ type: 'snapshot', users: users(3, 2090), enabled: true, percentage: null });
+  });
+
+  it('a map of flags: the flag key is the filter', () => {
+    const map = (i: number) => ({ flags: { [FLAG]: { on: true, users: users(2, 3000 + 10 * i) }, other: { on: true, users: users(5, 9000) } } });
+    const reader = new MappingReader(mappingOf(Array.from({ length: 4 }, (_, i) => map(i))));
+    expect(reader.read(map(7))).toMatchObject({ type: 'snapshot', users: users(2, 3070) });
+    expect(reader.read({ flags: { other: { users: ['user-1'] } } })).toEqual({ type: 'unrelated' });
+  });
+});
+
+describe('strategies.kafkaTopic in the config', () => {
+  it('accepts the mapping investigate printed, as it is', () => {
+    const mapping = mappingOf(Array.from({ length: 8 }, (_, i) => ({ subject: FLAG, data: { user_id: `user-${i}01`, op: i % 2 ? 'add' : 'remove' } })));
+    const config = loadConfig({ env: {}, overrides: { strategies: { kafkaTopic: { enabled: true, mapping } } } });
+    expect(config.strategies.kafkaTopic).toMatchObject({ enabled: true, shadow: true, topic: 'feature-flipper-flags', mapping: { kind: 'delta', usersPath: '$.data.user_id' } });
+  });
+
+  it('refuses an enabled feed without a mapping, and a path it cannot read', () => {
+    const refusal = (kafkaTopic: unknown) => {
+      try {
+        loadConfig({ env: {}, overrides: { strategies: { kafkaTopic } } });
+        return [];
+      } catch (error) {
+        return (error as ValidationError).problems;
+      }
+    };
+    expect(refusal({ enabled: true }).join('\n')).toContain('strategies.kafkaTopic: enabled needs a mapping');
+    expect(refusal({ mapping: { kind: 'snapshot', flagNamePath: '$..name', usersPath: '$.users[*]' } }).join('\n')).toContain('strategies.kafkaTopic.mapping.flagNamePath');
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { ValidationError } from '../../src/errors.js';
+import type { ValidationError } from '../../src/errors.js';
 import { MappingReader } from '../../src/feeds/extract.js';
 import { compilePath, select } from '../../src/feeds/json-path.js';
 import { analyze, type Sample } from '../../src/investigate/analyze.js';

@@ -248,7 +248,7 @@ async function sigkillCampaign(context: ScenarioContext): Promise<ScenarioResult
     }
     // The killed run's lock lasts until its TTL (1 s here): a rerun before that is skipped.
     let rerun = await detect(world, { name: 'rerun.yaml' });
-    while (rerun.summary.status === 'skipped') {
+    for (let tries = 1; rerun.summary.status === 'skipped' && tries < 40; tries++) {
       await new Promise((resolve) => setTimeout(resolve, 250));
       rerun = await detect(world, { name: 'rerun.yaml' });
     }

@@ -53,7 +53,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     const source = options.configPath ? `configuration (${options.configPath} + environment + flags)` : 'configuration';
     const where = (keys: PropertyKey[]): string => {
       const key = keys.join('.');
-      const origin = originOf(key, flagLayer, envLayer(env), options.configPath);
+      const origin = originOf(key, { flags: flagLayer, env: envLayer(env), file: fileLayer }, options.configPath);
       return `${key || '(root)'}${origin ? ` (${origin})` : ''}`;
     };
     throw new ValidationError(
@@ -223,13 +223,19 @@ const ENV_OF: Record<string, string> = {
  * Where the value of a bad key came from, so the error points at what to fix: the option or
  * environment variable (the layers above the file), else the config file.
  */
-function originOf(key: string, flags: Layer, env: Layer, configPath: string | undefined): string | null {
-  const given = (layer: Layer): boolean => key.split('.').reduce<unknown>((node, part) => (isRecord(node) ? node[part] : undefined), layer) !== undefined;
-  const option = OPTION_OF[key];
-  if (option && given(flags)) return option;
-  const variable = ENV_OF[key];
-  if (variable && given(env)) return variable;
-  return configPath ? `in ${configPath}` : null;
+function originOf(key: string, layers: { flags: Layer; env: Layer; file: Layer }, configPath: string | undefined): string | null {
+  const parts = key.split('.');
+  // The key itself, or the nearest section above it (a refinement reports on its section).
+  const prefixes = parts.map((_, i) => parts.slice(0, parts.length - i).join('.'));
+  const given = (layer: Layer, path: string): boolean => path.split('.').reduce<unknown>((node, part) => (isRecord(node) ? node[part] : undefined), layer) !== undefined;
+  for (const prefix of prefixes) {
+    const option = OPTION_OF[prefix];
+    if (option && given(layers.flags, prefix)) return option;
+    const variable = ENV_OF[prefix];
+    if (variable && given(layers.env, prefix)) return variable;
+  }
+  // Blamed on the file only when the file set it; else it is a default the others conflict with.
+  return configPath && given(layers.file, parts[0] ?? key) ? `in ${configPath}` : null;
 }
 
 function resolvePaths(layer: Layer, base: string): Layer {

@@ -86,7 +86,8 @@ function normalise(key: string): string {
 }
 
 /** JSON (an exported snapshot) through JSON.parse, which needs far less memory; else YAML, smaller. */
-function parseDocument(text: string, location: string): unknown {
+function parseDocument(withBom: string, location: string): unknown {
+  const text = withBom.replace(/^\uFEFF/, ''); // editors on Windows write one; JSON.parse refuses it
   if (text.trimStart().startsWith('{')) {
     try {
       return JSON.parse(text) as unknown;

@@ -1,6 +1,6 @@
 import { createSchema, extendSchema, type Schema } from 'genson-js';
 import { classify, type Encoding } from './encodings.js';
-import { FieldStats, type FieldSummary } from './field-stats.js';
+import { FieldStats, MAX_DEPTH, type FieldSummary } from './field-stats.js';
 import { judgeUserIdField, mappingFor, type MappingConfig, type UserIdJudgement } from './mapping.js';
 import { findFlag, subtree } from './subject.js';
 
@@ -97,6 +97,12 @@ export function analyze(
       if (malformed.examples.length < 5) malformed.examples.push({ where: sample.where ?? sample.key ?? `sample ${count}`, problem });
     }
     for (const document of classified.documents) {
+      // Depth beyond what any flag document has (an attack, a bug) is not analysed: malformed.
+      if (depthOf(document) > MAX_DEPTH) {
+        malformed.count++;
+        if (malformed.examples.length < 5) malformed.examples.push({ where: sample.where ?? sample.key ?? `sample ${count}`, problem: `nested more than ${MAX_DEPTH} levels deep` });
+        continue;
+      }
       all.add(document);
       if (schemas.allDocs++ < MAX_SCHEMA_DOCUMENTS) schemas.all = infer(schemas.all, document);
       const found = findFlag(document, options.flag, '$', nearMisses);
@@ -104,7 +110,8 @@ export function analyze(
       if (found.length > 0 && sample.key !== null) flagSampleKeys.add(sample.key);
       // A flag that names a key (one big map of flags) is described by that key's subtree alone,
       // not by the other flags beside it.
-      const keyed = found.find((path) => path.endsWith(`.${options.flag}`) || path.endsWith(`['${options.flag}']`));
+      // (Not below an array: `$.items[*].flag` names no single subtree; the document is then read whole.)
+      const keyed = found.find((path) => !path.includes('[*]') && (path.endsWith(`.${options.flag}`) || path.endsWith(`['${options.flag}']`)));
       const about = keyed ? subtree(document, keyed) : found.length > 0 ? document : undefined;
       if (about === undefined) continue;
       aboutFlag.add(about, keyed ?? '$');
@@ -204,4 +211,17 @@ function describeOpaque(report: Omit<Report, 'verdict' | 'mapping'>): string {
   if (report.encodings.protobuf) parts.push('protobuf wire format');
   if (report.encodings.binary) parts.push('binary');
   return parts.join('; ');
+}
+
+/** How deeply a parsed document nests, counted without recursion (it may be hostile). */
+function depthOf(document: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[document, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_DEPTH) return deepest;
+    if (typeof value === 'object' && value !== null) for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }

@@ -27,6 +27,8 @@ export interface FieldSummary {
 }
 
 const MAX_PATHS = 2000;
+/** Levels of nesting looked into. */
+export const MAX_DEPTH = 64;
 const MAX_DISTINCT = 1000;
 const MAX_EXAMPLES = 3;
 const SECRET_KEY = /pass(word)?|secret|token|api[_-]?key|credential|auth/i;
@@ -115,7 +117,12 @@ export class FieldStats {
     return typeof value === 'string' && this.idPattern.test(value) && /\d/.test(value) && shapeOf(value) === 'text';
   }
 
-  private visit(path: string, value: unknown, key: string): void {
+  private visit(path: string, value: unknown, key: string, depth = 0): void {
+    // Flag documents are a few levels deep; a thousand-level nesting is an attack or a bug.
+    if (depth > MAX_DEPTH) {
+      this.truncated = true;
+      return;
+    }
     const acc = this.accumulator(path);
     if (!acc) return;
     acc.present++;
@@ -129,13 +136,13 @@ export class FieldStats {
       if (value.length > 0) acc.nonEmpty++;
       const ids = value.filter((element) => this.isIdLike(element)).length;
       if (value.length > 0 && ids / value.length >= 0.8) acc.idArrays++;
-      for (const element of value) this.visit(this.elementPath(path, element), element, key);
+      for (const element of value) this.visit(this.elementPath(path, element), element, key, depth + 1);
       return;
     }
     if (typeof value === 'object') {
       const entries = Object.entries(value as Record<string, unknown>);
       if (entries.length > 0) acc.nonEmpty++;
-      for (const [name, child] of entries) this.visit(`${path}.${safeKey(name)}`, child, name);
+      for (const [name, child] of entries) this.visit(`${path}.${safeKey(name)}`, child, name, depth + 1);
       return;
     }
     const text = String(value);
@@ -173,9 +180,12 @@ export class FieldStats {
     const entry = element as Record<string, unknown>;
     const discriminator = DISCRIMINATORS.find((name) => typeof entry[name] === 'string');
     if (!discriminator || !('value' in entry || 'values' in entry || 'parameters' in entry)) return `${path}[*]`;
-    const names = (this.entryNames.get(path) ?? new Set<string>()).add(entry[discriminator] as string);
+    const name = entry[discriminator] as string;
+    const names = this.entryNames.get(path) ?? new Set<string>();
     this.entryNames.set(path, names);
-    if (names.size > MAX_ENTRY_NAMES) return `${path}[*]`;
+    // Entries named after users (`[{key: 'u1', value: true}, …]`) are no rule kinds: one path for all.
+    if (!names.has(name) && names.size >= MAX_ENTRY_NAMES) return `${path}[*]`;
+    names.add(name);
     return `${path}[?(@.${discriminator}=='${String(entry[discriminator]).replaceAll("'", "\\'")}')]`;
   }
 

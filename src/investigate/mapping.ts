@@ -89,7 +89,8 @@ export function judgeUserIdField(fields: FieldSummary[], candidates: Array<{ pat
   const scored = candidates
     .map((candidate) => {
       const field = byPath.get(candidate.path) ?? byPath.get(candidate.path.replace(/\[\*\]$/, ''));
-      const values = field ? field.idLike || 1 : 1;
+      // Distinct values are counted up to 1,000: compare them with as many values, not all of them.
+      const values = Math.min(field ? field.idLike || 1 : 1, 1000);
       const distinct = field ? (typeof field.distinct === 'number' ? field.distinct : 1000) : 0;
       const cardinality = Math.min(1, distinct / values);
       const lengths = field?.lengths;

@@ -248,7 +248,12 @@ class DetectionRun {
     logger.info({ toEnqueue: size, spilled: spilledCount, scanMs: Math.round(this.clock.now() - this.startedAt) }, `candidate scan done, source closed: ${size} users to enqueue${duration}`);
     if (size === 0) return;
     const batches = this.pending.batches(this.batchSize);
-    await Promise.all(Array.from({ length: this.options.sendConcurrency }, () => this.guard(this.sendLoop(batches))));
+    try {
+      await Promise.all(Array.from({ length: this.options.sendConcurrency }, () => this.guard(this.sendLoop(batches))));
+    } finally {
+      // Stopped early (a failure, a cancel): close the spill file's reader, or it stays open.
+      await batches.return(undefined);
+    }
   }
 
   /**

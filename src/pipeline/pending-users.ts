@@ -84,7 +84,8 @@ export class PendingUsers {
     batch = [];
     await this.flush();
     const { file } = await (this.spill as Promise<SpillFile>);
-    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    const input = createReadStream(file, 'utf8');
+    const lines = createInterface({ input, crlfDelay: Infinity });
     try {
       for await (const line of lines) {
         batch.push(JSON.parse(line) as string);
@@ -96,6 +97,7 @@ export class PendingUsers {
       throw spillError(`read the spill file ${file}`, error);
     } finally {
       lines.close();
+      input.destroy(); // closing the interface leaves the file open
     }
     if (batch.length > 0) yield batch;
   }
@@ -127,7 +129,7 @@ export class PendingUsers {
     this.writes = this.writes.then(async () => {
       const { handle, file } = await spill;
       try {
-        await handle.write(text);
+        await handle.appendFile(text); // writes it all, however many calls that takes
       } catch (error) {
         throw spillError(`write the spill file ${file}`, error);
       }
@@ -136,12 +138,14 @@ export class PendingUsers {
   }
 
   private async openSpill(): Promise<SpillFile> {
+    let dir: string | undefined;
     try {
-      const dir = await mkdtemp(path.join(this.spillDir, 'ff-detector-pending-'));
+      dir = await mkdtemp(path.join(this.spillDir, 'ff-detector-pending-'));
       const file = path.join(dir, 'users.jsonl');
       const handle = await open(file, 'w', 0o600);
       return { dir, file, handle };
     } catch (error) {
+      if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       throw spillError(`create a spill file in ${this.spillDir} (enqueue.spillDir)`, error);
     }
   }

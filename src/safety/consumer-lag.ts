@@ -63,7 +63,11 @@ export class KafkaLagReader implements LagReader {
         const done = offsets.get(partition);
         const from = done === undefined || Number(done) < 0 ? BigInt(low) : BigInt(done); // negative: never committed
         const threshold = recent.get(partition);
-        return { partition, lag: Number(BigInt(high) - from), behind: threshold !== undefined && from < threshold };
+        // Read at two moments: a commit in between can put the group past the high watermark read.
+        const lag = Math.max(0, Number(BigInt(high) - from));
+        // A partition the timestamp lookup did not answer for is not known to be caught up: behind.
+        const behind = behindBefore !== null && (threshold === undefined || from < threshold);
+        return { partition, lag, behind };
       });
       return { group, topic, lag: partitions.reduce((sum, p) => sum + p.lag, 0), partitions };
     } catch (error) {

@@ -67,10 +67,11 @@ export class PausingGate implements SendGate {
 
   private async waitLoop(signal: AbortSignal | undefined, started: number): Promise<number> {
     const { name, recheckMs, pausedRecheckMs, maxPauseMs } = this.options;
+    let lastLook = false;
     for (;;) {
       signal?.throwIfAborted();
       const interval = this.pausedSince === undefined ? recheckMs : pausedRecheckMs;
-      if (this.clock.now() - this.checkedAt >= interval) this.reading = await this.readOnce();
+      if (this.clock.now() - this.checkedAt >= interval) this.reading = await abortable(this.readOnce(), signal);
       if (this.reading.open) {
         if (this.pausedSince !== undefined) this.logger.info({ gate: name, pausedMs: Math.round(this.clock.now() - this.pausedSince) }, `sending resumes: ${this.reading.description}`);
         this.endPause();
@@ -83,6 +84,12 @@ export class PausingGate implements SendGate {
         this.logger.warn({ gate: name }, `sending paused: ${this.reading.description}`);
       }
       const pausedMs = now - this.pausedSince;
+      // Give up only on a fresh reading: the worker may have caught up since the last one.
+      if (pausedMs >= maxPauseMs && !lastLook) {
+        lastLook = true;
+        this.reading = await abortable(this.readOnce(), signal);
+        continue;
+      }
       if (pausedMs >= maxPauseMs) {
         this.gaveUp = new FfError(
           'SENDING_HELD',
@@ -126,4 +133,15 @@ export class AllGates implements SendGate {
     if (present.length <= 1) return present[0];
     return new AllGates(present);
   }
+}
+
+/** `work`, unless `signal` aborts first (a shutdown does not wait for a slow read). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -131,3 +131,12 @@ describe('flag rules files', () => {
     expect(snap.evaluateBatch(['u1', 'u2'])).toEqual(['enabled', 'unevaluable']);
   });
 });
+
+describe('rules files from editors and exporters', () => {
+  it('reads a JSON snapshot over the YAML limit that starts with a byte order mark', async () => {
+    const users = Array.from({ length: 90_000 }, (_, i) => `user-${i}`);
+    const file = writeTemp('rules.json', `\uFEFF${JSON.stringify({ flag: 'f', enabled: true, users })}`);
+    const snapshot = await load(file);
+    await expect(new RulesFlagChecker(snapshot).check(['user-89999', 'nobody'])).resolves.toEqual(['enabled', 'disabled']);
+  });
+});

@@ -154,3 +154,25 @@ describe('malformed is malformed', () => {
     expect(report.malformed.examples[2]?.problem).toMatch(/^gzip that cannot be decompressed/);
   });
 });
+
+describe('hostile shapes', () => {
+  it('a document nested thousands of levels deep is malformed, not a crash', () => {
+    const deep = Buffer.from(`${'['.repeat(5000)}${']'.repeat(5000)}`);
+    const report = run([{ key: null, value: deep, where: 'partition 0 offset 9' }, json({ name: FLAG, users: users(3) })]);
+    expect(report.malformed.examples).toEqual([{ where: 'partition 0 offset 9', problem: 'nested more than 64 levels deep' }]);
+    expect(report.mapping?.usersPath).toBe('$.users[*]');
+  });
+
+  it('a map of flags inside an array is read whole, and entries named after users share one path', () => {
+    const report = run(
+      Array.from({ length: 5 }, (_, i) =>
+        json({ items: [{ [FLAG]: { users: users(3, 100 * i) } }], grants: users(40, 1000 * i).map((id) => ({ key: id, value: true })) }),
+      ),
+    );
+    expect(report.flagDocuments).toBe(5);
+    // 200 entry names: 20 get a filter path of their own (entry, .key, .value), the rest share [*].
+    const grants = report.fields.filter((field) => field.path.startsWith('$.grants'));
+    expect(grants.length).toBeLessThanOrEqual(1 + 3 * 21);
+    expect(grants.map((field) => field.path)).toContain('$.grants[*].value');
+  });
+});

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FfError } from '../../src/errors.js';
@@ -134,5 +134,28 @@ describe('a detection run: scan to the end, then send', () => {
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
     expect(messages).toContain('detection run started');
     expect(messages).toContain('candidate scan done, source closed: 7 users to enqueue; at 2/s sending takes about 3s');
+  });
+
+  it('closes and removes the spill file when sending stops part-way (no descriptor left open)', async () => {
+    const dir = tempDir();
+    const openSpills = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).includes(dir);
+      } catch {
+        return false; // closed between the listing and the read
+      }
+    });
+    let calls = 0;
+    const sink = new RecordingSink(() => {
+      if (++calls > 15) throw new Error('queue gone');
+      return { ok: true };
+    });
+    const summary = await runDetection(
+      { source: trackedSource(users(3000)), checker: checkerOf(() => 'enabled'), known: new MemoryKnownUsers(), sink, limiter: undefined, logger: silentLogger() },
+      detectionOptions({ pending: { maxInMemory: 10, spillDir: dir } }),
+    );
+    expect(summary.status).toBe('failed');
+    expect(openSpills()).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

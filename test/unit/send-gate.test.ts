@@ -52,6 +52,22 @@ describe('PausingGate', () => {
     expect(changes).toEqual([true, false]);
   });
 
+  it('takes one last look before giving up: a worker that caught up just in time is not given up on', async () => {
+    const clock = new ManualClock();
+    const gate = new PausingGate(() => Promise.resolve(clock.time >= 10_000 ? open : closed), { ...options, pausedRecheckMs: 4000, maxPauseMs: 10_000 }, silentLogger(), undefined, clock);
+    // Readings at 0, 4000 and 8000 are closed; the pause runs out at 10,000, before the next
+    // scheduled reading: the last look at 10,000 finds the gate open.
+    expect(await gate.waitOpen()).toBe(10_000);
+  });
+
+  it('does not wait for a slow reading once the run is cancelled', async () => {
+    const controller = new AbortController();
+    const gate = new PausingGate(() => new Promise<GateReading>(() => undefined), options, silentLogger());
+    const waiting = gate.waitOpen(controller.signal);
+    controller.abort(new Error('shutting down'));
+    await expect(waiting).rejects.toThrow('shutting down');
+  });
+
   it('fails closed when the value cannot be read, and stops waiting on abort', async () => {
     await expect(new PausingGate(() => Promise.reject(new Error('AccessDenied')), options, silentLogger()).waitOpen()).rejects.toThrow('AccessDenied');
     const controller = new AbortController();

@@ -17,7 +17,9 @@ function configFor(fixture: PollingFixture, options: { candidates: string; rules
     `state:\n  knownSetKey: ${fixture.knownKey}\n  loadedKeyPrefix: "${fixture.loadedPrefix}"\n  detectorKeyPrefix: "${fixture.prefix}:detector:"`,
     `enqueue:\n  rateLimit: ${options.rateLimit}\n  budget: 0`,
     `daemon:\n  schedule: "${options.schedule ?? '0 0 1 1 *'}"\n  leaderTtlMs: ${options.ttlMs ?? 30000}\n  shutdownTimeoutMs: ${options.shutdownMs ?? 20000}`,
-    'sqs:\n  requestTimeoutMs: 30000\n  maxAttempts: 1',
+    // No backlog reads: a stalled SQS must hang the SendMessageBatch itself, which a shutdown waits
+    // for (a backlog read is abandoned at once on cancel).
+    'sqs:\n  requestTimeoutMs: 30000\n  maxAttempts: 1\n  maxBacklog: 0',
   ].join('\n');
 }
 

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { createRequire } from 'node:module';
-import type * as RedosDetector from 'redos-detector';
 import { DEFAULT_BREAKER } from '../flags/http-checker.js';
 import { adminSchema, daemonSchema, safetySchema } from './daemon-schema.js';
 import { kafkaTopicSchema } from '../feeds/feed-schema.js';
+import { checkIdPattern, DEFAULT_ID_PATTERN } from './id-pattern.js';
+import { inheritKafkaBrokers, kafkaSchema } from './kafka-schema.js';
 
 /**
  * The one typed configuration. Every option has its default here; README's configuration
@@ -12,7 +12,7 @@ import { kafkaTopicSchema } from '../feeds/feed-schema.js';
  */
 const positiveInt = z.number().int().positive();
 
-export const DEFAULT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$';
+export { DEFAULT_ID_PATTERN } from './id-pattern.js';
 
 const nullableString = z.string().min(1).nullable().default(null);
 
@@ -89,96 +89,6 @@ const httpCheckerSchema = z
     breakerCooldownMs: positiveInt.default(DEFAULT_BREAKER.cooldownMs),
   })
   .strict();
-
-/**
- * The one Kafka connection every Kafka client uses (`sample`, `investigate`, the consumer-lag gate,
- * feeds): src/kafka/client.ts turns it into a kafkajs client. README "Kafka connections".
- */
-const kafkaTlsSchema = z
-  .object({
-    /** true: TLS. null: on when caFile or certFile is set. `kafka.ssl: true` is short for { enabled: true }. */
-    enabled: z.boolean().nullable().default(null),
-    /** PEM file of the CA(s) to trust instead of Node's bundled ones (a private CA). Env KAFKA_SSL_CA_FILE. */
-    caFile: nullableString,
-    /** Client certificate and its key (PEM), for brokers that require one (mutual TLS). */
-    certFile: nullableString,
-    keyFile: nullableString,
-    /** The key file's passphrase when it is encrypted (env KAFKA_SSL_KEY_PASSPHRASE). */
-    keyPassphrase: nullableString,
-    /** false accepts any server certificate: for a throwaway test cluster only. */
-    rejectUnauthorized: z.boolean().default(true),
-  })
-  .strict()
-  .refine((tls) => (tls.certFile === null) === (tls.keyFile === null), { message: 'certFile and keyFile go together (a client certificate needs its key)' });
-
-export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'aws-msk-iam'] as const;
-
-const kafkaSaslSchema = z
-  .object({
-    mechanism: z.enum(KAFKA_SASL_MECHANISMS),
-    /** plain and scram-*: the user (env KAFKA_SASL_USERNAME) and password (env KAFKA_SASL_PASSWORD). */
-    username: nullableString,
-    password: nullableString,
-    /** aws-msk-iam: the cluster's region; null takes AWS_REGION. Credentials: the AWS default chain. */
-    region: nullableString,
-  })
-  .strict()
-  .refine((sasl) => sasl.mechanism === 'aws-msk-iam' || (sasl.username !== null && sasl.password !== null), {
-    message: 'plain and scram-* need username and password (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)',
-  })
-  .refine((sasl) => sasl.mechanism !== 'aws-msk-iam' || (sasl.username === null && sasl.password === null), {
-    message: 'aws-msk-iam signs with AWS credentials (the default chain): it takes no username or password',
-  });
-
-export const kafkaSchema = z
-  .object({
-    /** host:port list (env KAFKA_BROKERS, comma-separated); investigate.brokers and safety.consumerLag.brokers default to it. */
-    brokers: z.array(z.string().min(1)).default([]),
-    /**
-     * Consumer groups the project joins (`sample`, `investigate`) are named `<groupPrefix>sample-<uuid>`:
-     * one prefixed ACL on the group resource lets them in (env KAFKA_GROUP_PREFIX).
-     */
-    groupPrefix: z
-      .string()
-      .max(200)
-      .regex(/^[A-Za-z0-9._-]*$/, { message: 'may hold only letters, digits, . _ - (a Kafka group id that any ACL tool can name)' })
-      .default('ff-detector-'),
-    ssl: z.preprocess((value) => (typeof value === 'boolean' ? { enabled: value } : value), kafkaTlsSchema).prefault({}),
-    /** null: no SASL. */
-    sasl: kafkaSaslSchema.nullable().default(null),
-  })
-  .strict()
-  .refine((kafka) => kafka.sasl?.mechanism !== 'aws-msk-iam' || kafka.ssl.enabled !== false, {
-    message: "sasl aws-msk-iam needs TLS (MSK's IAM listeners accept TLS only): leave ssl on",
-    path: ['ssl'],
-  });
-
-/**
- * `kafka.brokers` is the default of the older, per-client broker lists: a config that sets only
- * `kafka.brokers` configures every client, one that also sets a client's list keeps it there. An
- * empty list counts as unset (the example config spells the lists out as `[]`).
- */
-function inheritKafkaBrokers(input: unknown): unknown {
-  if (!isPlainObject(input) || !isPlainObject(input.kafka) || input.kafka.brokers === undefined) return input;
-  const brokers = input.kafka.brokers;
-  const withBrokers = (section: unknown): unknown => {
-    if (section === undefined) return { brokers };
-    // Something else than a mapping is left for the schema to reject.
-    if (!isPlainObject(section)) return section;
-    const own = section.brokers;
-    return own === undefined || (Array.isArray(own) && own.length === 0) ? { ...section, brokers } : section;
-  };
-  const safety = input.safety === undefined ? {} : input.safety;
-  return {
-    ...input,
-    investigate: withBrokers(input.investigate),
-    safety: isPlainObject(safety) ? { ...safety, consumerLag: withBrokers(safety.consumerLag) } : safety,
-  };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 const configObject = z
   .object({
@@ -366,58 +276,4 @@ function databaseOf(url: string): number | null {
   } catch {
     return null;
   }
-}
-
-/** Valid, and safe to run per candidate: see idPatternProblem. */
-function checkIdPattern(pattern: string, context: z.RefinementCtx): void {
-  const problem = idPatternProblem(pattern);
-  if (problem) context.addIssue({ code: 'custom', message: problem });
-}
-
-/**
- * How long the ReDoS check may take. Patterns an ID needs take a few milliseconds; one it cannot
- * decide in this time is refused (fail closed), which only very ambiguous patterns reach.
- */
-const REDOS_CHECK_TIMEOUT_MS = 1000;
-
-/** The check runs once per pattern per process, however often the config is parsed. */
-const patternProblems = new Map<string, string | null>();
-
-/**
- * Why `pattern` cannot be the idPattern, or null. The built-in RegExp backtracks: `^(a+)+$`
- * against 35 characters runs for minutes, blocking the event loop (and so SIGTERM) — one bad line
- * would stall a run. redos-detector explores every way the pattern can match a prefix; a pattern
- * with more than a bounded number (its score) can backtrack super-linearly and is refused.
- */
-export function idPatternProblem(pattern: string): string | null {
-  let problem = patternProblems.get(pattern);
-  if (problem !== undefined) return problem;
-  problem = findIdPatternProblem(pattern);
-  patternProblems.set(pattern, problem);
-  return problem;
-}
-
-// Loaded only for a pattern other than the default: it adds ≈ 7 MB to every process's RSS.
-const require = createRequire(import.meta.url);
-
-function findIdPatternProblem(pattern: string): string | null {
-  try {
-    new RegExp(pattern);
-  } catch {
-    return 'is not a valid regular expression';
-  }
-  if (pattern === DEFAULT_ID_PATTERN) return null; // shown safe by test/unit/id-pattern.test.ts
-  const { isSafePattern } = require('redos-detector') as typeof RedosDetector;
-  let verdict: ReturnType<typeof isSafePattern>;
-  try {
-    verdict = isSafePattern(pattern, { timeout: REDOS_CHECK_TIMEOUT_MS });
-  } catch (error) {
-    return `cannot be checked for catastrophic backtracking (${error instanceof Error ? error.message : String(error)}); use a simpler pattern`;
-  }
-  if (verdict.safe) return null;
-  const why =
-    verdict.error === 'timedOut' || verdict.error === 'hitMaxSteps'
-      ? `it could not be shown safe within the check's limits (${REDOS_CHECK_TIMEOUT_MS} ms)`
-      : 'part of it can match the same text in many ways (a nested or overlapping repetition such as (a+)+, (a|a)*, \\d+\\d+, or an unanchored [a-z]+x)';
-  return `can backtrack catastrophically: ${why}, so one bad candidate line could stall a run for minutes. Use a pattern where each character can match in only one way, e.g. ${DEFAULT_ID_PATTERN}`;
 }

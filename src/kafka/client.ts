@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
 import type { Config } from '../config/schema.js';
-import { kafkaSchema } from '../config/schema.js';
+import { kafkaSchema } from '../config/kafka-schema.js';
 import { FfError, errorMessage } from '../errors.js';
 import { mskIamTokenProvider, type MskTokenSigner } from './msk-iam.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { isSafePattern } from 'redos-detector';
-import { DEFAULT_ID_PATTERN, idPatternProblem } from '../../src/config/schema.js';
+import { DEFAULT_ID_PATTERN, idPatternProblem } from '../../src/config/id-pattern.js';
 import { ValidationError } from '../../src/errors.js';
 
 /** The config error for `idPattern`, or undefined when the pattern is accepted. */

@@ -1,16 +1,17 @@
 import { FfError } from '../src/errors.js';
+import { kafkaTopicStrategy } from './kafka-topic.js';
 import { pollingStrategy } from './polling.js';
 import { reconcileStrategy } from './reconcile.js';
-import type { OneShotStrategy, Strategy } from './types.js';
+import type { FeedStrategy, OneShotStrategy, Strategy } from './types.js';
 
-export { POLLING, RECONCILE } from './names.js';
+export { KAFKA_TOPIC, POLLING, RECONCILE } from './names.js';
 
 /**
  * Every strategy the daemon and the CLI know. They take theirs from here by name
  * (daemon.strategy; POLLING for `detect`, RECONCILE for `reconcile` and its schedule) and import
  * no strategy module themselves.
  */
-export const strategies: readonly Strategy[] = [pollingStrategy, reconcileStrategy];
+export const strategies: readonly Strategy[] = [pollingStrategy, reconcileStrategy, kafkaTopicStrategy];
 
 export function findStrategy(name: string, registry: readonly Strategy[] = strategies): Strategy | undefined {
   return registry.find((strategy) => strategy.name === name);
@@ -28,6 +29,13 @@ export function oneShotStrategy(name: string, setting: string, registry: readonl
   if (strategy.kind !== 'one-shot') {
     throw new FfError('CONFIG_INVALID', `${setting}: strategy "${name}" is a feed, which is started rather than run; name a one-shot strategy (${oneShotNames(registry)})`);
   }
+  return strategy;
+}
+
+/** The feed strategy called `name` (a configuration error naming `setting` otherwise). */
+export function feedStrategy(name: string, setting: string, registry: readonly Strategy[] = strategies): FeedStrategy {
+  const strategy = findStrategy(name, registry);
+  if (!strategy || strategy.kind !== 'feed') throw new FfError('CONFIG_INVALID', `${setting}: no feed strategy "${name}"`);
   return strategy;
 }
 

@@ -5,3 +5,4 @@
  */
 export const POLLING = 'polling';
 export const RECONCILE = 'reconcile';
+export const KAFKA_TOPIC = 'kafka-topic';

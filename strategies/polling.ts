@@ -7,7 +7,10 @@ import type { Runtime } from '../src/runtime/runtime.js';
 import { underRunLock } from './run-lock.js';
 import type { StateStore } from '../src/state/types.js';
 import { forgetPolicyFor } from './forget-policy.js';
-import { POLLING } from './names.js';
+import { KAFKA_TOPIC, POLLING } from './names.js';
+import { ShadowComparison } from './shadow-report.js';
+import { liveStateChecker } from '../src/feeds/live-checker.js';
+import { errorMessage } from '../src/errors.js';
 import type { OneShotStrategy, RunRequest } from './types.js';
 
 /**
@@ -51,12 +54,18 @@ async function lagGate(runtime: Runtime): Promise<string | null> {
   return `deferred by the consumer-lag gate: ${verdict.reason}`;
 }
 
-async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker, request: RunRequest, signal: AbortSignal | undefined): Promise<RunSummary> {
+async function detect(runtime: Runtime, store: StateStore, rulesChecker: FlagChecker, request: RunRequest, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;
   const { dryRun } = request;
-  const sink = await runtime.openSink(dryRun);
+  const feed = config.strategies.kafkaTopic;
+  // A feed beside polling: its live state may replace the rules file's users, switch and percentage,
+  // and in shadow mode each run reports how the feed's findings compare with its own.
+  const feedStore = feed.enabled ? await runtime.openFeedStore(false) : undefined;
+  const checker = feedStore && feed.pollingUsesLiveState ? liveStateChecker(rulesChecker, await feedStore.read(config.flag)) : rulesChecker;
+  const comparison = feedStore && feed.shadow && !dryRun ? new ShadowComparison(await runtime.openSink(dryRun), feedStore, config.flag, KAFKA_TOPIC) : undefined;
+  const sink = comparison ?? (await runtime.openSink(dryRun));
   const source = await runtime.openCandidateSource();
-  return runDetection(
+  const summary = await runDetection(
     { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), gate: await runtime.createSendGate(dryRun, sink), logger, events: runtime.events },
     {
       strategy: POLLING,
@@ -74,4 +83,14 @@ async function detect(runtime: Runtime, store: StateStore, checker: FlagChecker,
       signal,
     },
   );
+  if (!comparison) return summary;
+  try {
+    const shadow = await comparison.finish();
+    runtime.events.emit('feed:agreement', shadow);
+    logger.info({ shadow }, `shadow agreement with the ${shadow.feed} feed: ${shadow.both} found by both (the feed ${shadow.feedEarlierMinutes.p50 ?? '-'} min earlier, median), ${shadow.onlyPolling} only by polling, ${shadow.onlyFeed} only by the feed`);
+    return { ...summary, shadow };
+  } catch (error) {
+    logger.warn({ err: error }, `could not compare the run with the feed's shadow record: ${errorMessage(error)}`);
+    return summary;
+  }
 }

@@ -2,7 +2,7 @@ import type { RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import type { FeedStrategy } from './feed.js';
 
-export type { FeedChange, FeedChangeSink, FeedHandle, FeedHealth, FeedPosition, FeedState, FeedStrategy } from './feed.js';
+export type { FeedChange, FeedChangeSink, FeedHandle, FeedHealth, FeedPosition, FeedStartOptions, FeedState, FeedStrategy } from './feed.js';
 
 export interface RunRequest {
   dryRun: boolean;

@@ -137,6 +137,17 @@ topicSelection(basics(investigate.command('kafka')), 1000)
     process.exitCode = await investigateKafkaCommand(flags);
   });
 
+const watch = program.command('watch').description('run a feed in the foreground, printing its changes and users as NDJSON (trials)');
+
+common(watch.command('kafka'))
+  .description('follow the flag topic (strategies.kafkaTopic): each change applied, each user enqueued or (shadow, --dry-run) that would be')
+  .option('--dry-run', 'change nothing shared: a consumer group of its own, no offset committed, nothing sent or recorded')
+  .option('--until-end', 'exit, with a summary line, once what the topic held at start is applied and its pending users drained')
+  .action(async (flags) => {
+    const { watchKafkaCommand } = await import('./watch.js');
+    process.exitCode = await watchKafkaCommand(flags);
+  });
+
 common(program.command('status'))
   .description('the newest run summaries recorded in the state store')
   .option('--json', 'one JSON summary per line instead of the table')

@@ -39,7 +39,7 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       handle: async () => {
         const lastRuns = redactInputs(await daemon.lastRuns(), runtime.config.admin.showInputs);
         const held = lastRuns[0]?.status === 'held' ? { runId: lastRuns[0].runId, users: lastRuns[0].forgetHeld, reason: lastRuns[0].error } : null;
-        return { status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), sendingPaused: daemon.sendingPaused(), forgetHold: held, lastRuns } };
+        return { status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), sendingPaused: daemon.sendingPaused(), forgetHold: held, feeds: await daemon.feedStatus(), lastRuns } };
       },
     },
     {

@@ -6,8 +6,10 @@ import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { StateStore } from '../state/types.js';
 import type { GateName } from '../send/send-gate.js';
-import { oneShotStrategy, RECONCILE } from '../../strategies/index.js';
+import { feedStrategy, KAFKA_TOPIC, oneShotStrategy, RECONCILE } from '../../strategies/index.js';
+import { FeedRunner, type FeedStatus } from '../../strategies/feed-runner.js';
 import type { OneShotStrategy } from '../../strategies/types.js';
+import { FfError } from '../errors.js';
 import { Leadership, type Role } from './leadership.js';
 
 export type TriggerResult = 'started' | 'busy' | 'follower' | 'stopping';
@@ -54,6 +56,9 @@ export class Daemon {
   private readonly strategy: OneShotStrategy;
   /** The known set's upkeep (reconcile), on daemon.reconcileSchedule; none when that is null. */
   private readonly upkeep: OneShotStrategy | undefined;
+  /** The flag topic's feed, when strategies.kafkaTopic.enabled: on every replica; drains on the leader. */
+  private feed: FeedRunner | undefined;
+  private readonly feedStopper = new AbortController();
 
   /** Throws a configuration error (exit 2) when daemon.strategy names no one-shot strategy. */
   constructor(private readonly runtime: Runtime) {
@@ -91,16 +96,44 @@ export class Daemon {
     await this.runtime.openChecker();
     const onRole = (role: Role): void => {
       this.leaderGauge.set(role === 'leader' ? 1 : 0);
+      this.feed?.setLeading(role === 'leader');
       if (role === 'leader' && config.daemon.runAtStart) this.trigger('start');
     };
     this.leadership = new Leadership(this.store.locks, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
     await this.leadership.start();
+    await this.startFeed();
     this.task = cron.schedule(config.daemon.schedule, () => void this.trigger('schedule'), { timezone: config.daemon.timezone, name: 'polling' });
     const { upkeep } = this;
     if (upkeep && config.daemon.reconcileSchedule !== null) {
       this.upkeepTask = cron.schedule(config.daemon.reconcileSchedule, () => void this.trigger('reconcile', upkeep), { timezone: config.daemon.timezone, name: upkeep.name });
     }
     logger.info({ schedule: config.daemon.schedule, timezone: config.daemon.timezone, strategy: this.strategy.name, role: this.role }, 'daemon started');
+  }
+
+  /**
+   * The flag topic's feed (strategies.kafkaTopic.enabled). It keeps its state in Valkey, shared by
+   * the replicas: with the file store it would be one process's, so that is refused (exit 2).
+   */
+  private async startFeed(): Promise<void> {
+    const { config } = this.runtime;
+    const settings = config.strategies.kafkaTopic;
+    if (!settings.enabled) return;
+    if (config.state.valkeyUrl === null) throw new FfError('CONFIG_INVALID', 'strategies.kafkaTopic.enabled: the topic feed keeps its live state and pending users in Valkey; set state.valkeyUrl (VALKEY_URL)');
+    const feed = new FeedRunner(this.runtime, feedStrategy(KAFKA_TOPIC, 'strategies.kafkaTopic'), await this.runtime.openFeedStore(false), {
+      shadow: settings.shadow,
+      dryRun: false,
+      debounceMs: settings.debounceSeconds * 1000,
+      requestRun: (reason) => this.trigger(reason),
+    });
+    feed.start(this.feedStopper.signal);
+    feed.setLeading(this.role === 'leader');
+    this.feed = feed;
+    bindFeedGauges(this.registry, () => this.feedStatus());
+  }
+
+  /** The feeds' state for /status (none configured: empty). */
+  async feedStatus(): Promise<FeedStatus[]> {
+    return this.feed ? [await this.feed.status()] : [];
   }
 
   /** Starts a run now unless one is in progress or this replica follows. */
@@ -155,6 +188,7 @@ export class Daemon {
       ['stop the schedule', () => this.task?.destroy()],
       ['stop the reconcile schedule', () => this.upkeepTask?.destroy()],
       ['finish the run in progress', async () => (this.cancel('shutting down') ? await this.active?.done : undefined)],
+      ['stop the feed', () => this.feed?.stop()],
       ['release leadership', () => this.leadership?.stop()],
     ];
     for (const [what, step] of steps) {
@@ -184,4 +218,38 @@ export class Daemon {
     }
     return summary;
   }
+}
+
+/** Gauges read from the feeds' status at each scrape: lag per partition, pending users, live state age. */
+function bindFeedGauges(registry: Registry, read: () => Promise<FeedStatus[]>): void {
+  let latest: Promise<FeedStatus[]> | undefined;
+  // One status read per scrape, shared by the gauges.
+  const statuses = (): Promise<FeedStatus[]> => (latest ??= read().finally(() => setImmediate(() => (latest = undefined))));
+  const gauge = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge, feeds: FeedStatus[]) => void): void => {
+    new Gauge({
+      name: `ff_detector_${name}`,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        fill(this, await statuses());
+      },
+    });
+  };
+  gauge('feed_partition_lag_messages', 'Messages of the flag topic not yet read, per partition this replica reads', ['feed', 'partition'], (metric, feeds) => {
+    for (const feed of feeds) {
+      const partitions = (feed.details as { partitions?: Record<string, { lag: number | null }> } | null)?.partitions ?? {};
+      for (const [partition, { lag }] of Object.entries(partitions)) if (lag !== null) metric.set({ feed: feed.strategy, partition }, lag);
+    }
+  });
+  gauge('feed_pending_users', 'Users a feed found whose send (or forget) is still to do', ['feed'], (metric, feeds) => {
+    for (const feed of feeds) if (feed.pending !== null) metric.set({ feed: feed.strategy }, feed.pending);
+  });
+  gauge('feed_live_state_age_seconds', 'Time since the live flag state last changed', ['feed'], (metric, feeds) => {
+    for (const feed of feeds) if (feed.liveState) metric.set({ feed: feed.strategy }, feed.liveState.ageSeconds);
+  });
+  gauge('feed_up', '1 while the feed is starting, live or lagging; 0 once stopped or failed', ['feed'], (metric, feeds) => {
+    for (const feed of feeds) metric.set({ feed: feed.strategy }, ['starting', 'live', 'lagging'].includes(feed.health.state) ? 1 : 0);
+  });
 }

@@ -1,10 +1,11 @@
 import type { MappingConfig } from '../investigate/mapping.js';
-import { compilePath, select, type PathStep } from './json-path.js';
+import { digestsOf } from './digest.js';
+import { compilePath, locate, select, type PathStep } from './json-path.js';
 
 /** What one document of the flag system says about the target flag, read through a mapping. */
 export type Extracted =
   /** The flag's explicit users as a whole, with its switch and percentage when the document has them. */
-  | { type: 'snapshot'; users: string[]; enabled: boolean | null; percentage: number | null }
+  | { type: 'snapshot'; users: string[]; enabled: boolean | null; percentage: number | null; rulesDigest: string; bucketingDigest: string | null }
   | { type: 'add' | 'remove'; users: string[] }
   /** About the flag, but nothing a feed can act on user by user (an unknown operation, a switch). */
   | { type: 'other'; reason: string }
@@ -48,7 +49,18 @@ export class MappingReader {
     if (!about) return { type: 'unrelated' };
     const found = users === null ? [] : this.users(select(document, users));
     if (mapping.kind === 'snapshot') {
-      return { type: 'snapshot', users: found, enabled: firstBoolean(enabled ? select(document, enabled) : []), percentage: firstPercentage(percentage ? select(document, percentage) : []) };
+      // The rest of the definition (segments, rules, bucketing) is compared as digests: the values
+      // read one by one here are left out of them.
+      const read = [users, enabled, percentage].flatMap((steps) => (steps ? locate(document, steps) : []));
+      const digests = digestsOf(document, read);
+      return {
+        type: 'snapshot',
+        users: found,
+        enabled: firstBoolean(enabled ? select(document, enabled) : []),
+        percentage: firstPercentage(percentage ? select(document, percentage) : []),
+        rulesDigest: digests.rules,
+        bucketingDigest: digests.bucketing,
+      };
     }
     const op = operation ? select(document, operation)[0] : undefined;
     const value = op === undefined || op === null ? '' : String(op);

@@ -31,8 +31,8 @@ export const mappingSchema = z
   .refine((mapping) => mapping.kind === 'snapshot' || mapping.operationPath !== null, { message: 'a delta mapping needs operationPath, addValues and removeValues' }) satisfies z.ZodType<MappingConfig, unknown>;
 
 /**
- * Strategy B, the flag topic (experimental). Only the configuration for now: the feed itself is
- * issue 15's. Brokers and security come from the `kafka` section.
+ * Strategy B, the flag topic (experimental): src/feeds/topic-feed.ts. Brokers and security come
+ * from the `kafka` section (KAFKA_BROKERS).
  */
 export const kafkaTopicSchema = z
   .object({
@@ -43,6 +43,14 @@ export const kafkaTopicSchema = z
     /** Record what would be enqueued, send nothing (the default for experimental strategies). */
     shadow: z.boolean().default(true),
     mapping: mappingSchema.nullable().default(null),
+    /** A group with no committed offset starts at the oldest message kept (the topic keeps ~7 days), or at new ones only. */
+    fromBeginning: z.boolean().default(true),
+    /** Behind the head by more than this many messages, the feed reports `lagging`. */
+    maxLagMessages: z.number().int().positive().default(1000),
+    /** A change the users cannot express starts a full polling run this long after the last such change. */
+    debounceSeconds: z.number().min(0).max(3600).default(30),
+    /** Scheduled and triggered polling runs evaluate with the live state over the rules file (feeds/live-checker.ts). */
+    pollingUsesLiveState: z.boolean().default(false),
   })
   .strict()
   .refine((feed) => !feed.enabled || feed.mapping !== null, { message: 'enabled needs a mapping (run `ff-detector investigate kafka --format json` and copy its mapping)' });

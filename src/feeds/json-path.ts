@@ -42,6 +42,24 @@ export function select(document: unknown, steps: readonly PathStep[]): unknown[]
   return current;
 }
 
+/** Where the values `select` finds sit: each one's parent and key (for a document walk to skip them). */
+export function locate(document: unknown, steps: readonly PathStep[]): Array<{ parent: object; key: string | number }> {
+  if (steps.length === 0) return [];
+  const parents = select(document, steps.slice(0, -1));
+  const last = steps[steps.length - 1] as PathStep;
+  const found: Array<{ parent: object; key: string | number }> = [];
+  for (const parent of parents) {
+    if (last.kind === 'field') {
+      if (isRecord(parent) && Object.hasOwn(parent, last.name)) found.push({ parent, key: last.name });
+    } else if (Array.isArray(parent)) {
+      parent.forEach((element: unknown, index) => {
+        if (last.kind === 'all' || (isRecord(element) && element[last.field] === last.equals)) found.push({ parent, key: index });
+      });
+    }
+  }
+  return found;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -48,6 +48,11 @@ export class ReloadingRulesChecker implements FlagChecker {
     }
   }
 
+  /** The rules in use (undefined before the first load). */
+  get snapshot(): FlagSnapshot | undefined {
+    return this.current?.snapshot;
+  }
+
   async check(userIds: readonly string[]): Promise<FlagResult[]> {
     if (!this.current) await this.refresh();
     return (this.current as { snapshot: FlagSnapshot }).snapshot.evaluateBatch(userIds);

@@ -28,7 +28,10 @@ export class FlagSnapshot {
   readonly unevaluableRules: readonly string[];
   readonly segmentSizes: ReadonlyMap<string, number>;
   readonly sources: readonly string[];
-  private readonly allowed = new Set<string>();
+  // Explicit users and segment members apart: a live state (feeds/live-checker.ts) replaces the
+  // first and keeps the second.
+  private readonly explicit: ReadonlySet<string>;
+  private readonly members = new Set<string>();
   private readonly excluded: ReadonlySet<string>;
   private readonly inRollout: RolloutTest;
 
@@ -40,12 +43,12 @@ export class FlagSnapshot {
     this.unevaluableRules = input.unevaluableRules;
     this.sources = input.sources ?? [];
     this.excluded = new Set(input.excludedUsers);
-    for (const id of input.users) this.allowed.add(id);
+    this.explicit = new Set(input.users);
     const sizes = new Map<string, number>();
     for (const [name, members] of input.segments) {
       let count = 0;
       for (const id of members) {
-        this.allowed.add(id);
+        this.members.add(id);
         count++;
       }
       sizes.set(name, count);
@@ -55,9 +58,21 @@ export class FlagSnapshot {
   }
 
   evaluate(userId: string): FlagResult {
-    if (!this.enabled || (this.excluded.size > 0 && this.excluded.has(userId))) return 'disabled';
-    if ((this.allowed.size > 0 && this.allowed.has(userId)) || this.inRollout(userId)) return 'enabled';
+    if (!this.enabled || this.isExcluded(userId)) return 'disabled';
+    if (this.isExplicit(userId) || this.inSegment(userId) || this.inRollout(userId)) return 'enabled';
     return this.unevaluableRules.length > 0 ? 'unevaluable' : 'disabled';
+  }
+
+  isExcluded(userId: string): boolean {
+    return this.excluded.size > 0 && this.excluded.has(userId);
+  }
+
+  isExplicit(userId: string): boolean {
+    return this.explicit.size > 0 && this.explicit.has(userId);
+  }
+
+  inSegment(userId: string): boolean {
+    return this.members.size > 0 && this.members.has(userId);
   }
 
   evaluateBatch(userIds: readonly string[]): FlagResult[] {
@@ -68,6 +83,6 @@ export class FlagSnapshot {
 
   describe(): string {
     const segments = [...this.segmentSizes].map(([name, size]) => `${name}(${size})`).join(', ') || 'none';
-    return `flag ${this.flag}: ${this.enabled ? 'on' : 'off'}, ${this.allowed.size} allowed users incl. segments [${segments}], ${this.excluded.size} excluded, ${this.percentage}% by ${this.bucketing.algorithm}`;
+    return `flag ${this.flag}: ${this.enabled ? 'on' : 'off'}, ${this.explicit.size + this.members.size} allowed users incl. segments [${segments}], ${this.excluded.size} excluded, ${this.percentage}% by ${this.bucketing.algorithm}`;
   }
 }

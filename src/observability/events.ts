@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { RunSummary } from '../pipeline/summary.js';
+import type { RunSummary, ShadowAgreement } from '../pipeline/summary.js';
 import type { GroupLag } from '../safety/consumer-lag.js';
 import type { GateName } from '../send/send-gate.js';
 
@@ -22,6 +22,12 @@ export interface DetectorEvents {
   'send:backlog': [backlog: number];
   /** A send gate closed (sending paused) or opened again; `reason`: what it read. */
   'send:paused': [change: { gate: GateName; paused: boolean; reason: string }];
+  /** A feed change reached the live state (or was older than it: stale). */
+  'feed:applied': [change: { flag: string; type: string; outcome: 'applied' | 'stale'; added: number; removed: number; rebucketing: boolean }];
+  /** A feed message was read: applied, about another flag (unrelated), or unusable (malformed, with the reason). */
+  'feed:message': [message: { feed: string; outcome: 'applied' | 'unrelated' | 'malformed'; reason?: string }];
+  /** Shadow mode: a polling run compared its sends with what the feed would have sent. */
+  'feed:agreement': [agreement: ShadowAgreement];
   /** SQS refused an entry for good. */
   'send:failed': [failure: { code: string; senderFault: boolean }];
 }

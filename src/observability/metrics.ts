@@ -62,7 +62,28 @@ export function bindMetrics(events: DetectorEventBus, registry: Registry = new R
   events.on('send:backlog', (reading) => backlog.set(reading));
   events.on('send:paused', ({ gate, paused: isPaused }) => paused.set({ gate }, isPaused ? 1 : 0));
   events.on('source:schema-drift', ({ table }) => schemaDrift.inc({ table }));
+  bindFeedMetrics(events, registry, prefix);
   return registry;
+}
+
+/** The feeds' event-driven metrics; their gauges (lag, pending users, live state age) are the daemon's. */
+function bindFeedMetrics(events: DetectorEventBus, registry: Registry, prefix: string): void {
+  const messages = new Counter({ name: `${prefix}feed_messages_total`, help: 'Feed messages read, by outcome (applied, unrelated, malformed) and the reason a message was malformed', labelNames: ['feed', 'outcome', 'reason'], registers: [registry] });
+  const changes = new Counter({ name: `${prefix}feed_changes_total`, help: 'Feed changes by type and outcome (stale: older than the live state — a replay or a redelivery, counted as a duplicate)', labelNames: ['type', 'outcome'], registers: [registry] });
+  const rebucketing = new Counter({ name: `${prefix}feed_rebucketing_total`, help: 'Changes of the bucketing parameters (the rollout cohort re-drawn; a full run follows)', registers: [registry] });
+  const agreement = new Counter({ name: `${prefix}shadow_agreement_users_total`, help: 'Shadow mode: users a polling run enqueued that the feed found too (both), missed (only_polling), or the feed alone found (only_feed)', labelNames: ['feed', 'result'], registers: [registry] });
+  const lead = new Gauge({ name: `${prefix}shadow_feed_earlier_minutes`, help: 'Shadow mode, last polling run: how many minutes earlier the feed found the users both found (median)', labelNames: ['feed'], registers: [registry] });
+  events.on('feed:message', ({ feed, outcome, reason }) => messages.inc({ feed, outcome, reason: reason ?? '' }));
+  events.on('feed:applied', ({ type, outcome, rebucketing: rebucketed }) => {
+    changes.inc({ type, outcome });
+    if (rebucketed) rebucketing.inc();
+  });
+  events.on('feed:agreement', ({ feed, both, onlyPolling, onlyFeed, feedEarlierMinutes }) => {
+    agreement.inc({ feed, result: 'both' }, both);
+    agreement.inc({ feed, result: 'only_polling' }, onlyPolling);
+    agreement.inc({ feed, result: 'only_feed' }, onlyFeed);
+    if (feedEarlierMinutes.p50 !== null) lead.set({ feed }, feedEarlierMinutes.p50);
+  });
 }
 
 /**

@@ -95,6 +95,21 @@ export interface InvalidExample {
   value?: string;
 }
 
+/**
+ * Shadow mode's report card, on each polling run while an experimental feed runs in shadow: the
+ * users the run enqueued that the feed had found too (and how much earlier), those only polling
+ * found (the feed missed them), and those only the feed found (recorded before the run, not
+ * enqueued by it).
+ */
+export interface ShadowAgreement {
+  feed: string;
+  both: number;
+  onlyPolling: number;
+  onlyFeed: number;
+  /** How many minutes before the run the feed found the users both found: median and maximum. */
+  feedEarlierMinutes: { p50: number | null; max: number | null };
+}
+
 export interface RunSummary extends RunCounts {
   runId: string;
   strategy: string;
@@ -105,6 +120,8 @@ export interface RunSummary extends RunCounts {
   durationMs: number;
   invalidExamples: InvalidExample[];
   error: string | null;
+  /** Present when a feed runs in shadow mode beside polling. */
+  shadow?: ShadowAgreement;
 }
 
 export function emptyCounts(): RunCounts {

@@ -20,6 +20,8 @@ import { AllGates, type SendGate } from '../send/send-gate.js';
 import { StdoutSink } from '../sink/stdout-sink.js';
 import type { MessageSink } from '../sink/types.js';
 import { FileStateStore } from '../state/file/index.js';
+import { ValkeyFeedStore, type FeedStore } from '../feeds/live-state.js';
+import { MemoryFeedStore } from '../feeds/memory-feed-store.js';
 import type { StateStore } from '../state/types.js';
 import { ValkeyStateStore } from '../state/valkey/index.js';
 import { ValkeyRateLimiter } from '../state/valkey/rate-limiter.js';
@@ -84,6 +86,17 @@ export class Runtime {
     this.closers.push(() => store.close());
     await store.ping();
     return store;
+  }
+
+  /**
+   * Where feeds keep the live state, pending users, re-run flag and shadow record: beside the
+   * state in Valkey; in this process only with the file store or for a dry run (`watch --dry-run`).
+   */
+  openFeedStore(dryRun: boolean): Promise<FeedStore> {
+    return this.once(`feed-store:${dryRun}`, async () => {
+      const store = dryRun ? undefined : await this.openStore();
+      return store instanceof ValkeyStateStore ? new ValkeyFeedStore(store.connection, this.config.state.detectorKeyPrefix) : new MemoryFeedStore();
+    });
   }
 
   // The AWS and Snowflake SDKs are loaded only when used: together they add ~70 MB of RSS to

@@ -1,0 +1,99 @@
+import { loadConfig } from '../config/load.js';
+import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE } from '../errors.js';
+import type { FeedChange } from '../feeds/changes.js';
+import { createLogger } from '../logger.js';
+import { Runtime } from '../runtime/runtime.js';
+import { feedStrategy, KAFKA_TOPIC } from '../../strategies/index.js';
+import { FeedRunner } from '../../strategies/feed-runner.js';
+import { overridesFrom } from './options.js';
+import { writeLine } from './output.js';
+
+export interface WatchFlags {
+  config?: string;
+  flags?: string;
+  stateFile?: string;
+  logLevel?: string;
+  dryRun?: boolean;
+  untilEnd?: boolean;
+}
+
+/** Users printed per change line at most (the count is always whole). */
+const USERS_SHOWN = 100;
+
+/**
+ * `ff-detector watch kafka`: the topic feed in the foreground, for trials. Stdout is NDJSON: one
+ * line per change applied, one per user enqueued (or, in shadow mode and with --dry-run, that
+ * would be), one per full run owed, and a summary line last. --dry-run changes nothing shared: a
+ * consumer group of its own, no offset committed, the feed's state in this process. --until-end
+ * stops once the topic's content at start is applied and the pending users it made are drained.
+ */
+export async function watchKafkaCommand(flags: WatchFlags): Promise<number> {
+  const logger = createLogger(flags.logLevel);
+  const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
+  const feed = config.strategies.kafkaTopic;
+  if (!feed.mapping) {
+    process.stderr.write('ff-detector watch kafka: strategies.kafkaTopic.mapping is not set (run `ff-detector investigate kafka --format json` and copy its mapping)\n');
+    return EXIT_USAGE;
+  }
+  const dryRun = flags.dryRun ?? false;
+  const runtime = new Runtime(config, logger);
+  const out = process.stdout;
+  const print = (line: object): void => void writeLine(out, JSON.stringify(line));
+  const counts = { changes: 0, sent: 0, runsOwed: 0 };
+  const startedAt = Date.now();
+  const wouldOnly = dryRun || feed.shadow;
+  const store = await runtime.openFeedStore(dryRun);
+  const runner = new FeedRunner(runtime, feedStrategy(KAFKA_TOPIC, 'watch kafka'), store, {
+    shadow: feed.shadow,
+    dryRun,
+    untilEnd: flags.untilEnd ?? false,
+    debounceMs: feed.debounceSeconds * 1000,
+    onChange: (change, at) => {
+      counts.changes += 1;
+      print(changeLine(change, at));
+    },
+    onDrained: (pass) => {
+      const at = new Date().toISOString();
+      for (const user of pass.sent) print({ type: wouldOnly ? 'would-enqueue' : 'enqueued', user, at });
+      counts.sent += pass.sent.length;
+    },
+    onRunOwed: (trigger) => {
+      counts.runsOwed += 1;
+      print({ type: 'run-owed', reason: trigger.reason, rebucketing: trigger.rebucketing, at: trigger.at });
+    },
+  });
+  const interrupt = new AbortController();
+  const onSignal = (): void => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let drained = true;
+  try {
+    runner.start(interrupt.signal);
+    runner.setLeading(true);
+    if (flags.untilEnd) {
+      await Promise.race([runner.ended, new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }))]);
+      if (!interrupt.signal.aborted) drained = await runner.drainAll(interrupt.signal);
+    } else {
+      await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
+    }
+    const status = await runner.status();
+    await runner.stop();
+    // A full run owed and not yet due (debounced) when the watch ends: the daemon's leader starts it.
+    if (status.runOwed) print({ type: 'run-owed', reason: status.runOwed.reason, rebucketing: status.runOwed.rebucketing, at: status.runOwed.at, pending: true });
+    const failed = status.health.state === 'failed' || !drained;
+    await writeLine(out, JSON.stringify({ type: 'summary', feed: KAFKA_TOPIC, dryRun, shadow: feed.shadow, state: status.health.state, error: status.health.error ?? status.error, ...counts, runOwed: status.runOwed?.reason ?? null, pendingLeft: status.pending, messages: (status.details as { messages?: unknown } | null)?.messages ?? null, durationMs: Date.now() - startedAt }));
+    return failed ? EXIT_RUN_FAILED : EXIT_OK;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await runtime.close();
+  }
+}
+
+function changeLine(change: FeedChange, at: { partition: number; offset: string }): object {
+  const base = { type: 'change', change: change.type, partition: at.partition, offset: at.offset };
+  if (change.type === 'resync') return { ...base, reason: change.reason };
+  const users = change.users.slice(0, USERS_SHOWN);
+  const extra = change.type === 'snapshot' ? { enabled: change.enabled ?? null, percentage: change.percentage ?? null } : {};
+  return { ...base, ...extra, userCount: change.users.length, users, usersTruncated: change.users.length > users.length };
+}

@@ -1,0 +1,128 @@
+import { sourceOfIds } from '../src/candidates/memory-source.js';
+import { pendingSettingsOf, retryPolicyOf } from '../src/config/settings.js';
+import { liveStateChecker } from '../src/feeds/live-checker.js';
+import type { FeedStore } from '../src/feeds/live-state.js';
+import { runDetection } from '../src/pipeline/detection.js';
+import type { RunSummary } from '../src/pipeline/summary.js';
+import type { Runtime } from '../src/runtime/runtime.js';
+import type { OutgoingMessage } from '../src/sink/message.js';
+import type { EntryOutcome, MessageSink } from '../src/sink/types.js';
+import { forgetPolicyFor } from './forget-policy.js';
+
+/** Pending users handled per drain pass: one pipeline run each. */
+export const DRAIN_BATCH = 1000;
+
+/** How a feed's pending users are handled. */
+export interface DrainMode {
+  /** The strategy's name, for summaries and metrics. */
+  strategy: string;
+  /** Record what would be sent and when (FeedStore.recordShadow), send nothing. */
+  shadow: boolean;
+  /** Send nothing and record nothing shared (watch --dry-run). */
+  dryRun: boolean;
+}
+
+export interface DrainPass {
+  users: number;
+  summary: RunSummary;
+  /** The users the queue accepted (or, in shadow and dry-run, would have been sent). */
+  sent: string[];
+  /** False when the pass did not finish cleanly: its users stay pending for the next pass. */
+  settled: boolean;
+}
+
+/**
+ * One pass over (up to DRAIN_BATCH of) a feed's pending users, through the normal pipeline: each
+ * is evaluated with the live state over the rules (an added but excluded user is not sent), known
+ * and loaded users are skipped, the rest sent under the shared rate limit and the send gates and
+ * marked once SQS accepted them; a pending user now disabled is forgotten, under the forget guard.
+ * Only a pass without failures settles its users; otherwise they stay pending and the next pass
+ * handles them again (those sent meanwhile are known by then). Returns null when none are pending.
+ */
+export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode: DrainMode, signal?: AbortSignal): Promise<DrainPass | null> {
+  const { config, logger } = runtime;
+  const { flag } = config;
+  const users = await feedStore.peekPending(flag, DRAIN_BATCH);
+  if (users.length === 0) return null;
+  const store = await runtime.openStore();
+  const checker = liveStateChecker(await runtime.openChecker(), await feedStore.read(flag));
+  const recordOnly = mode.shadow || mode.dryRun;
+  const sent: string[] = [];
+  const sink = new AcceptedUsers(recordOnly ? new AcceptAll() : await runtime.openSink(false), sent);
+  const summary = await runDetection(
+    {
+      source: sourceOfIds(users, `pending users of the ${mode.strategy} feed`),
+      checker,
+      known: store.known,
+      stateDescription: store.description,
+      sink,
+      limiter: recordOnly ? undefined : await runtime.createLimiter(false, sink),
+      gate: recordOnly ? undefined : await runtime.createSendGate(false, sink),
+      logger,
+      events: runtime.events,
+    },
+    {
+      strategy: mode.strategy,
+      idPattern: runtime.idPattern,
+      dryRun: recordOnly,
+      forgetDisabled: !recordOnly && config.state.forgetDisabled,
+      forgetPolicy: forgetPolicyFor(runtime, store, { dryRun: recordOnly }),
+      budget: 0,
+      maxInFlightBatches: config.state.maxInFlightBatches,
+      health: config.safety,
+      pending: pendingSettingsOf(config),
+      sendConcurrency: config.sqs.concurrency,
+      message: config.enqueue,
+      retry: retryPolicyOf(config),
+      signal,
+    },
+  );
+  if (mode.shadow && !mode.dryRun) await feedStore.recordShadow(flag, sent, Date.now());
+  const settled = summary.failed === 0 && summary.sentUnmarked === 0 && ['ok', 'degraded'].includes(summary.status);
+  if (settled) await feedStore.settle(flag, users);
+  else logger.warn({ status: summary.status, failed: summary.failed, error: summary.error }, `feed drain pass ${summary.status}: its ${users.length} users stay pending`);
+  return { users: users.length, summary, sent, settled };
+}
+
+/** Passes every message to `inner` and notes the users whose message was accepted. */
+class AcceptedUsers implements MessageSink {
+  readonly description: string;
+  readonly maxBatchSize: number;
+
+  constructor(
+    private readonly inner: MessageSink,
+    private readonly accepted: string[],
+  ) {
+    this.description = inner.description;
+    this.maxBatchSize = inner.maxBatchSize;
+    if (inner.backlog) this.backlog = inner.backlog.bind(inner);
+  }
+
+  backlog?: () => Promise<number>;
+
+  async send(messages: readonly OutgoingMessage[]): Promise<EntryOutcome[]> {
+    const outcomes = await this.inner.send(messages);
+    outcomes.forEach((outcome, index) => {
+      if (outcome.ok) this.accepted.push((messages[index] as OutgoingMessage).userId);
+    });
+    return outcomes;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve(); // the inner sink belongs to the runtime
+  }
+}
+
+/** Shadow and dry-run drains: every message "accepted", nothing sent anywhere. */
+class AcceptAll implements MessageSink {
+  readonly description = 'nowhere (shadow mode: recorded, not sent)';
+  readonly maxBatchSize = 10;
+
+  send(messages: readonly OutgoingMessage[]): Promise<EntryOutcome[]> {
+    return Promise.resolve(messages.map(() => ({ ok: true as const })));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -2,6 +2,7 @@ import { errorMessage } from '../src/errors.js';
 import type { FeedChange } from '../src/feeds/changes.js';
 import { LiveStateSink } from '../src/feeds/live-state-sink.js';
 import type { FeedStore, LiveFlagState, RunTrigger } from '../src/feeds/live-state.js';
+import type { ShadowAgreement } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { drainPending, type DrainPass } from './feed-drain.js';
 import type { FeedHandle, FeedHealth, FeedStrategy } from './feed.js';
@@ -36,6 +37,8 @@ export interface FeedStatus {
   shadowRecorded: number | null;
   runOwed: RunTrigger | null;
   lastRebucketing: RunTrigger | null;
+  /** The last polling run's comparison with this feed (shadow mode), with when it was made. */
+  lastAgreement: (ShadowAgreement & { at: string }) | null;
   drained: { passes: number; users: number; sent: number; unsettledPasses: number };
   error: string | null;
 }
@@ -56,6 +59,7 @@ export class FeedRunner {
   private readonly stopper = new AbortController();
   private loop: Promise<void> | undefined;
   private lastRebucketing: RunTrigger | null = null;
+  private lastAgreement: FeedStatus['lastAgreement'] = null;
   private readonly drained = { passes: 0, users: 0, sent: 0, unsettledPasses: 0 };
   private error: string | null = null;
   private draining: Promise<void> = Promise.resolve();
@@ -74,6 +78,11 @@ export class FeedRunner {
       if (applied.pending.length > 0 || applied.trigger) this.wake();
     });
     const stopping = AbortSignal.any([signal, this.stopper.signal]);
+    const onAgreement = (agreement: ShadowAgreement): void => {
+      if (agreement.feed === this.strategy.name) this.lastAgreement = { ...agreement, at: new Date().toISOString() };
+    };
+    events.on('feed:agreement', onAgreement);
+    stopping.addEventListener('abort', () => events.off('feed:agreement', onAgreement), { once: true });
     this.handle = this.strategy.start(this.runtime, sink, stopping, { readOnly: this.options.dryRun, untilEnd: this.options.untilEnd, onChange: this.options.onChange });
     this.loop = this.work(stopping);
   }
@@ -126,6 +135,7 @@ export class FeedRunner {
       shadowRecorded,
       runOwed,
       lastRebucketing: this.lastRebucketing,
+      lastAgreement: this.lastAgreement,
       drained: { ...this.drained },
       error: this.error,
     };

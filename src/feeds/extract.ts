@@ -20,6 +20,8 @@ interface Compiled {
   enabled: PathStep[] | null;
   percentage: PathStep[] | null;
   operation: PathStep[] | null;
+  /** Where the flag's own definition sits: the digests cover it alone (a map of flags holds others too). */
+  scope: PathStep[];
 }
 
 /**
@@ -40,7 +42,9 @@ export class MappingReader {
       enabled: compile(mapping.enabledPath),
       percentage: compile(mapping.percentagePath),
       operation: compile(mapping.operationPath),
+      scope: [],
     };
+    this.compiled.scope = definitionScope([this.compiled.users, this.compiled.enabled, this.compiled.percentage]);
   }
 
   read(document: unknown): Extracted {
@@ -52,7 +56,8 @@ export class MappingReader {
       // The rest of the definition (segments, rules, bucketing) is compared as digests: the values
       // read one by one here are left out of them.
       const read = [users, enabled, percentage].flatMap((steps) => (steps ? locate(document, steps) : []));
-      const digests = digestsOf(document, read);
+      const scoped = select(document, this.compiled.scope);
+      const digests = digestsOf(scoped.length === 1 ? scoped[0] : document, read);
       return {
         type: 'snapshot',
         users: found,
@@ -76,6 +81,29 @@ export class MappingReader {
     const split = separator ? strings.flatMap((value) => value.split(separator)) : strings;
     return split.map((id) => id.trim()).filter((id) => id !== '');
   }
+}
+
+/**
+ * The deepest object holding every value the mapping reads: the longest run of plain field steps
+ * the paths share, short of the values themselves (`$.flags.my_flag` for `$.flags.my_flag.users[*]`
+ * and `$.flags.my_flag.on`; `$.gates` for Flipper's filtered gates; `$` when they share nothing).
+ */
+function definitionScope(paths: ReadonlyArray<PathStep[] | null>): PathStep[] {
+  const prefixes = paths.filter((steps): steps is PathStep[] => steps !== null).map((steps) => {
+    let fields = 0;
+    while (fields < steps.length && steps[fields]?.kind === 'field') fields++;
+    const reachesValue = fields === steps.length || (fields === steps.length - 1 && steps[fields]?.kind === 'all');
+    return steps.slice(0, reachesValue ? Math.max(0, fields - 1) : fields);
+  });
+  if (prefixes.length === 0) return [];
+  const first = prefixes[0] as PathStep[];
+  let shared = 0;
+  while (shared < first.length && prefixes.every((prefix) => prefix.length > shared && sameStep(prefix[shared] as PathStep, first[shared] as PathStep))) shared++;
+  return first.slice(0, shared);
+}
+
+function sameStep(a: PathStep, b: PathStep): boolean {
+  return a.kind === 'field' && b.kind === 'field' && a.name === b.name;
 }
 
 function firstBoolean(values: unknown[]): boolean | null {

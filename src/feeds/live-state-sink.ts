@@ -49,8 +49,8 @@ export class LiveStateSink implements FeedChangeSink {
       const applied: AppliedChange = {
         change,
         outcome: result,
-        added: plan.added,
-        removed: plan.removed,
+        added: result === 'applied' ? plan.added : 0,
+        removed: result === 'applied' ? plan.removed : 0,
         pending: result === 'applied' ? plan.pending : [],
         trigger: result === 'applied' ? (plan.trigger?.reason ?? null) : null,
         rebucketing: result === 'applied' && (plan.trigger?.rebucketing ?? false),

@@ -1,7 +1,12 @@
+import { gunzipSync } from 'node:zlib';
+import { errorMessage } from '../errors.js';
 import { classify, type Encoding } from '../investigate/encodings.js';
 
 /** Documents in one message beyond which it is refused (its versions are offset × this + index). */
 export const MAX_DOCUMENTS_PER_MESSAGE = 1000;
+
+/** What one gzipped message may decompress to (investigate's classify() allows as much). */
+const MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024;
 
 export type DecodedMessage =
   | { kind: 'documents'; documents: unknown[] }
@@ -32,14 +37,22 @@ const REASON_OF: Partial<Record<Encoding, MalformedReason>> = {
  */
 export function decodeMessage(value: Buffer | null, key: Buffer | null, needle: Buffer): DecodedMessage {
   if (value === null) return key !== null && key.includes(needle) ? { kind: 'tombstone' } : { kind: 'unrelated' };
-  const gzipped = value[0] === 0x1f && value[1] === 0x8b;
-  if (!gzipped && !value.includes(needle)) return { kind: 'unrelated' };
-  const classified = classify(value);
+  // Decompressed here, not by classify(): the flag's name is looked for in what the gzip holds.
+  let bytes = value;
+  if (value[0] === 0x1f && value[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(value, { maxOutputLength: MAX_DECOMPRESSED_BYTES });
+    } catch (error) {
+      return { kind: 'malformed', reason: 'malformed', detail: `gzip that cannot be decompressed (${errorMessage(error)})` };
+    }
+  }
+  if (!bytes.includes(needle)) return { kind: 'unrelated' };
+  const classified = classify(bytes);
   const inner = classified.inner ?? classified;
   if (classified.encoding === 'malformed' || inner.encoding === 'malformed') return { kind: 'malformed', reason: 'malformed', detail: inner.problem ?? classified.problem ?? 'cannot be parsed' };
   if (inner.documents.length === 0 || !['json', 'ndjson', 'yaml'].includes(inner.encoding)) {
     const reason = REASON_OF[inner.encoding] ?? 'malformed';
-    return { kind: 'malformed', reason, detail: `not a JSON or YAML document (${inner.encoding}${classified.schemaId !== undefined ? `, schema id ${classified.schemaId}` : ''})` };
+    return { kind: 'malformed', reason, detail: `not a JSON or YAML document (${inner.encoding}${inner.schemaId !== undefined ? `, schema id ${inner.schemaId}` : ''})` };
   }
   if (inner.documents.length > MAX_DOCUMENTS_PER_MESSAGE) return { kind: 'malformed', reason: 'too-many-documents', detail: `${inner.documents.length} documents in one message (at most ${MAX_DOCUMENTS_PER_MESSAGE})` };
   return { kind: 'documents', documents: inner.documents };

@@ -36,8 +36,9 @@ export function planChange(previous: LiveFlagState | null, change: FeedChange, v
         users: [...users].sort(),
         complete: true,
         removed: [],
-        rulesDigest: change.rulesDigest ?? base.rulesDigest,
-        bucketingDigest: change.bucketingDigest ?? base.bucketingDigest,
+        // undefined: the source does not digest (keep the last); null: the document has none.
+        rulesDigest: change.rulesDigest === undefined ? base.rulesDigest : change.rulesDigest,
+        bucketingDigest: change.bucketingDigest === undefined ? base.bucketingDigest : change.bucketingDigest,
       };
       return { state, pending: [...added, ...removed], trigger: unknownBefore ?? snapshotTrigger(base, state, at), added: added.length, removed: removed.length };
     }
@@ -64,7 +65,8 @@ export function planChange(previous: LiveFlagState | null, change: FeedChange, v
 
 function snapshotTrigger(before: LiveFlagState, after: LiveFlagState, at: string): RunTrigger | null {
   if (!before.complete) return trigger('the first whole snapshot: the users enabled by rules are unknown until a full run', at);
-  if (before.bucketingDigest !== null && after.bucketingDigest !== null && before.bucketingDigest !== after.bucketingDigest) {
+  // A salt or seed that appears or disappears re-draws the cohort as surely as one that changes.
+  if (before.bucketingDigest !== after.bucketingDigest) {
     return { ...trigger('the bucketing parameters changed (salt, seed, groupId, algorithm): the rollout cohort is re-drawn', at), rebucketing: true };
   }
   if (before.enabled !== true && after.enabled === true) return trigger('the flag was switched on', at);

@@ -137,6 +137,10 @@ class TopicFeed {
         if (!payload.restart) crashed(payload.error);
         else this.logger.warn({ err: payload.error, topic }, `flag topic consumer restarting: ${errorMessage(payload.error)}`);
       });
+      // A fetch that brought nothing means caught up (an empty topic never brings a batch to say so).
+      consumer.on(consumer.events.FETCH, ({ payload }) => {
+        if (payload.numberOfBatches === 0) this.updateState();
+      });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: this.settings.fromBeginning });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });

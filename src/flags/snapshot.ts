@@ -83,6 +83,9 @@ export class FlagSnapshot {
 
   describe(): string {
     const segments = [...this.segmentSizes].map(([name, size]) => `${name}(${size})`).join(', ') || 'none';
-    return `flag ${this.flag}: ${this.enabled ? 'on' : 'off'}, ${this.explicit.size + this.members.size} allowed users incl. segments [${segments}], ${this.excluded.size} excluded, ${this.percentage}% by ${this.bucketing.algorithm}`;
+    // A user both explicit and in a segment is one allowed user.
+    let allowed = this.members.size;
+    for (const id of this.explicit) if (!this.members.has(id)) allowed++;
+    return `flag ${this.flag}: ${this.enabled ? 'on' : 'off'}, ${allowed} allowed users incl. segments [${segments}], ${this.excluded.size} excluded, ${this.percentage}% by ${this.bucketing.algorithm}`;
   }
 }

@@ -84,3 +84,18 @@ describe('strategies.kafkaTopic in the config', () => {
     expect(refusal({ mapping: { kind: 'snapshot', flagNamePath: '$..name', usersPath: '$.users[*]' } }).join('\n')).toContain('strategies.kafkaTopic.mapping.flagNamePath');
   });
 });
+
+describe('the digests of a snapshot cover the flag alone', () => {
+  it('in a map of flags, another flag changing its rules or salt changes neither digest of ours', () => {
+    const map = (otherRules: unknown) => ({ flags: { [FLAG]: { on: true, users: users(2, 3000), segments: ['beta'] }, other: { on: true, users: users(5, 9000), ...(otherRules as object) } } });
+    const reader = new MappingReader(mappingOf(Array.from({ length: 4 }, (_, i) => ({ flags: { [FLAG]: { on: true, users: users(2, 3000 + 10 * i) }, other: { on: true, users: users(5, 9000) } } }))));
+    const before = reader.read(map({}));
+    const after = reader.read(map({ segments: ['everyone'], salt: 'new-salt' }));
+    expect(before.type).toBe('snapshot');
+    expect(after).toMatchObject({ rulesDigest: (before as { rulesDigest: string }).rulesDigest, bucketingDigest: null });
+    // Our own flag's segments still count.
+    const ours = reader.read({ flags: { [FLAG]: { on: true, users: users(2, 3000), segments: ['everyone'] }, other: { on: true, users: users(5, 9000) } } });
+    expect(ours).toMatchObject({ type: 'snapshot' });
+    expect((ours as { rulesDigest: string }).rulesDigest).not.toBe((before as { rulesDigest: string }).rulesDigest);
+  });
+});

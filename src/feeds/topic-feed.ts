@@ -38,7 +38,7 @@ export interface TopicFeedDetails {
   topic: string;
   group: string;
   partitions: Record<string, PartitionProgress>;
-  messages: { read: number; applied: number; unrelated: number; malformed: Partial<Record<MalformedReason, number>> };
+  messages: { read: number; applied: number; unrelated: number; invalidUserIds: number; malformed: Partial<Record<MalformedReason, number>> };
 }
 
 export interface TopicFeedHandle {
@@ -77,7 +77,7 @@ class TopicFeed {
   private error: string | null = null;
   private lastChangeAt: string | null = null;
   private readonly partitions = new Map<number, PartitionProgress>();
-  private readonly counts = { read: 0, applied: 0, unrelated: 0, malformed: {} as Partial<Record<MalformedReason, number>> };
+  private readonly counts = { read: 0, applied: 0, unrelated: 0, invalidUserIds: 0, malformed: {} as Partial<Record<MalformedReason, number>> };
   private readonly reader: MappingReader;
   private readonly needle: Buffer;
   private readonly group: string;
@@ -222,9 +222,11 @@ class TopicFeed {
         changes.push({ type: 'resync', flag, position, version: version(index), reason: `a change the feed cannot turn into users: ${extracted.reason}` });
         continue;
       }
-      const invalid = extracted.users.filter((user) => !this.settings.idPattern.test(user));
-      if (invalid.length > 0) return this.malformed('invalid-user-id', `${invalid.length} user IDs do not match idPattern, e.g. ${JSON.stringify(invalid[0]?.slice(0, 64))}`, partition, message.offset);
-      const base = { flag, position, version: version(index), users: extracted.users };
+      // IDs that are not user IDs are dropped and counted; the rest of the message still applies.
+      const valid = extracted.users.filter((user) => this.settings.idPattern.test(user));
+      const invalid = extracted.users.length - valid.length;
+      if (invalid > 0) this.invalidIds(invalid, extracted.users.find((user) => !this.settings.idPattern.test(user)) ?? '', partition, message.offset);
+      const base = { flag, position, version: version(index), users: valid };
       if (extracted.type === 'snapshot') {
         const { enabled, percentage, rulesDigest, bucketingDigest } = extracted;
         changes.push({ ...base, type: 'snapshot', enabled, percentage, rulesDigest, bucketingDigest });
@@ -244,6 +246,12 @@ class TopicFeed {
     this.events.emit('feed:message', { feed: 'kafka-topic', outcome: 'malformed', reason });
     this.logger.warn({ topic: this.settings.topic, partition, offset, reason }, `flag topic message skipped (${reason}): ${detail}`);
     return 'skipped';
+  }
+
+  private invalidIds(count: number, example: string, partition: number, offset: string): void {
+    this.counts.invalidUserIds += count;
+    this.events.emit('feed:message', { feed: 'kafka-topic', outcome: 'invalid-user-id' });
+    this.logger.warn({ topic: this.settings.topic, partition, offset, invalid: count }, `${count} user IDs in a flag topic message do not match idPattern (dropped, the rest applied), e.g. ${JSON.stringify(example.slice(0, 64))}`);
   }
 
   /** Applies until it works or the feed stops: a partition waits for Valkey rather than skip a change. */

@@ -25,7 +25,7 @@ export interface DetectorEvents {
   /** A feed change reached the live state (or was older than it: stale). */
   'feed:applied': [change: { flag: string; type: string; outcome: 'applied' | 'stale'; added: number; removed: number; rebucketing: boolean }];
   /** A feed message was read: applied, about another flag (unrelated), or unusable (malformed, with the reason). */
-  'feed:message': [message: { feed: string; outcome: 'applied' | 'unrelated' | 'malformed'; reason?: string }];
+  'feed:message': [message: { feed: string; outcome: 'applied' | 'unrelated' | 'malformed' | 'invalid-user-id'; reason?: string }];
   /** Shadow mode: a polling run compared its sends with what the feed would have sent. */
   'feed:agreement': [agreement: ShadowAgreement];
   /** SQS refused an entry for good. */

@@ -5,6 +5,10 @@ const SHARD_BITS = 12;
 const SHARDS = 1 << SHARD_BITS;
 const INITIAL_SLOTS = 64;
 const MAX_LOAD = 0.75;
+// Every shard starts as these empty tables and gets its own on its first insert: a run over a few
+// users (a feed's drain pass, one per change) must not allocate 1.5 MB of tables up front.
+const NO_LOWS = new Uint32Array(0);
+const NO_HIGHS = new Uint16Array(0);
 
 /**
  * Remembers which IDs a run has already seen in ≈ 6–12 bytes per ID instead of a Set of strings
@@ -28,8 +32,8 @@ export class SeenSet {
     this.seedA = seedA;
     this.seedB = seedB;
     for (let i = 0; i < SHARDS; i++) {
-      this.low.push(new Uint32Array(INITIAL_SLOTS));
-      this.high.push(new Uint16Array(INITIAL_SLOTS));
+      this.low.push(NO_LOWS);
+      this.high.push(NO_HIGHS);
     }
   }
 
@@ -79,8 +83,9 @@ export class SeenSet {
   private grow(shard: number): void {
     const oldLows = this.low[shard] as Uint32Array;
     const oldHighs = this.high[shard] as Uint16Array;
-    const lows = new Uint32Array(oldLows.length * 2);
-    const highs = new Uint16Array(oldLows.length * 2);
+    const size = Math.max(INITIAL_SLOTS, oldLows.length * 2);
+    const lows = new Uint32Array(size);
+    const highs = new Uint16Array(size);
     const mask = lows.length - 1;
     for (let i = 0; i < oldLows.length; i++) {
       const low = oldLows[i] as number;

@@ -45,7 +45,7 @@ export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode:
   const users = await feedStore.peekPending(flag, DRAIN_BATCH);
   if (users.length === 0) return null;
   const store = await runtime.openStore();
-  const checker = liveStateChecker(await runtime.openChecker(), await feedStore.read(flag));
+  const checker = liveStateChecker(await runtime.openChecker(), await feedStore.read(flag), feedStore);
   const recordOnly = mode.shadow || mode.dryRun;
   const sent: string[] = [];
   const sink = new AcceptedUsers(recordOnly ? new AcceptAll() : await runtime.openSink(false), sent);

@@ -32,7 +32,7 @@ export interface FeedStatus {
   leading: boolean;
   health: FeedHealth;
   details: object | null;
-  liveState: { version: LiveFlagState['version']; ageSeconds: number; enabled: boolean | null; percentage: number | null; explicitUsers: number; complete: boolean } | null;
+  liveState: { revision: number; version: LiveFlagState['version']; ageSeconds: number; enabled: boolean | null; percentage: number | null; explicitUsers: number; complete: boolean } | null;
   pending: number | null;
   shadowRecorded: number | null;
   runOwed: RunTrigger | null;
@@ -75,7 +75,7 @@ export class FeedRunner {
     const { logger, events } = this.runtime;
     const sink = new LiveStateSink(this.store, logger, events, (applied) => {
       if (applied.rebucketing) this.lastRebucketing = { reason: applied.trigger ?? 'rebucketing', rebucketing: true, at: new Date().toISOString() };
-      if (applied.pending.length > 0 || applied.trigger) this.wake();
+      if (applied.added + applied.removed > 0 || applied.trigger) this.wake();
     });
     const stopping = AbortSignal.any([signal, this.stopper.signal]);
     const onAgreement = (agreement: ShadowAgreement): void => {
@@ -118,7 +118,7 @@ export class FeedRunner {
       const state = await this.store.read(flag);
       if (state) {
         const ageSeconds = Math.max(0, Math.round((Date.now() - Date.parse(state.updatedAt)) / 1000));
-        liveState = { version: state.version, ageSeconds, enabled: state.enabled, percentage: state.percentage, explicitUsers: state.users.length, complete: state.complete };
+        liveState = { revision: state.revision, version: state.version, ageSeconds, enabled: state.enabled, percentage: state.percentage, explicitUsers: await this.store.explicitCount(flag), complete: state.complete };
       }
       [pending, shadowRecorded, runOwed] = await Promise.all([this.store.pendingSize(flag), this.store.shadowSize(flag), this.store.peekTrigger(flag)]);
     } catch (error) {

@@ -62,7 +62,7 @@ async function detect(runtime: Runtime, store: StateStore, rulesChecker: FlagChe
   // and in shadow mode each run reports how the feed's findings compare with its own.
   // Only a shared (Valkey) feed store holds what a feed found; a file-backed CLI run has none.
   const feedStore = feed.enabled && config.state.valkeyUrl !== null ? await runtime.openFeedStore(false) : undefined;
-  const checker = feedStore && feed.pollingUsesLiveState ? liveStateChecker(rulesChecker, await feedStore.read(config.flag)) : rulesChecker;
+  const checker = feedStore && feed.pollingUsesLiveState ? liveStateChecker(rulesChecker, await feedStore.read(config.flag), feedStore) : rulesChecker;
   const comparison = feedStore && feed.shadow && !dryRun ? new ShadowComparison(await runtime.openSink(dryRun), feedStore, config.flag, KAFKA_TOPIC) : undefined;
   const sink = comparison ?? (await runtime.openSink(dryRun));
   const source = await runtime.openCandidateSource();

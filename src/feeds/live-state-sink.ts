@@ -2,7 +2,7 @@ import { FfError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DetectorEventBus } from '../observability/events.js';
 import type { FeedChange, FeedChangeSink, FeedPosition } from './changes.js';
-import { isNewer, type FeedStore, type LiveFlagState, type LiveVersion } from './live-state.js';
+import { isStale, type FeedStore, type LiveFlagState, type LiveVersion } from './live-state.js';
 import { planChange } from './plan-change.js';
 
 /** A commit that keeps meeting another writer's newer base gives up (the feed retries the change). */
@@ -10,10 +10,11 @@ const MAX_CONFLICTS = 20;
 
 export interface AppliedChange {
   change: FeedChange;
-  outcome: 'applied' | 'stale';
+  /** stale: a replay or a redelivery (already applied), or a snapshot older than the last. */
+  outcome: 'applied' | 'stale' | 'held';
+  /** Explicit users added and removed (each one pending). */
   added: number;
   removed: number;
-  pending: readonly string[];
   trigger: string | null;
   rebucketing: boolean;
 }
@@ -43,30 +44,34 @@ export class LiveStateSink implements FeedChangeSink {
     for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
       const previous = await this.store.read(change.flag);
       const version: LiveVersion = change.version ? { ...change.version } : arrival(this.clock(), previous);
+      if (isStale(previous, version, change.type === 'snapshot')) {
+        this.done({ change, outcome: 'stale', added: 0, removed: 0, trigger: null, rebucketing: false });
+        return;
+      }
       const plan = planChange(previous, change, version, this.clock());
-      const result = await this.store.commit(change.flag, { state: plan.state, base: previous?.version ?? null, pending: plan.pending, trigger: plan.trigger });
-      if (result === 'conflict') continue;
-      const applied: AppliedChange = {
-        change,
-        outcome: result,
-        added: result === 'applied' ? plan.added : 0,
-        removed: result === 'applied' ? plan.removed : 0,
-        pending: result === 'applied' ? plan.pending : [],
-        trigger: result === 'applied' ? (plan.trigger?.reason ?? null) : null,
-        rebucketing: result === 'applied' && (plan.trigger?.rebucketing ?? false),
-      };
-      this.report(applied);
-      this.onApplied(applied);
+      const outcome = await this.store.commit(change.flag, { state: plan.state, base: previous?.revision ?? 0, users: plan.users, trigger: plan.trigger, maxRemoved: null });
+      if (outcome.result === 'conflict') continue;
+      const applied = outcome.result === 'applied';
+      this.done({ change, outcome: outcome.result, added: outcome.added, removed: outcome.removed, trigger: applied ? (plan.trigger?.reason ?? null) : null, rebucketing: applied && (plan.trigger?.rebucketing ?? false) });
       return;
     }
     throw new FfError('STATE_UNAVAILABLE', `the live state of ${change.flag} kept changing under ${MAX_CONFLICTS} attempts to apply a ${change.type}`, { retryable: true });
+  }
+
+  private done(applied: AppliedChange): void {
+    this.report(applied);
+    this.onApplied(applied);
   }
 
   private report(applied: AppliedChange): void {
     const { change, outcome } = applied;
     this.events.emit('feed:applied', { flag: change.flag, type: change.type, outcome, added: applied.added, removed: applied.removed, rebucketing: applied.rebucketing });
     if (outcome === 'stale') {
-      this.logger.debug({ flag: change.flag, type: change.type, version: change.version }, 'feed change older than the live state: skipped (a replay or another partition behind)');
+      this.logger.debug({ flag: change.flag, type: change.type, version: change.version }, 'feed change applied before (a replay or a redelivery), or a snapshot older than the last: skipped');
+      return;
+    }
+    if (outcome === 'held') {
+      this.logger.warn({ flag: change.flag, type: change.type, version: change.version, added: applied.added, removed: applied.removed }, 'feed snapshot held: it would remove too many explicit users at once; the last state stays');
       return;
     }
     const fields = { flag: change.flag, type: change.type, version: change.version, added: applied.added, removed: applied.removed };
@@ -82,6 +87,10 @@ export class LiveStateSink implements FeedChangeSink {
  * a clock ahead of ours) look stale, and drop it.
  */
 function arrival(now: Date, previous: LiveFlagState | null): LiveVersion {
-  const clock: LiveVersion = { at: now.getTime(), partition: 0, offset: 0 };
-  return previous && !isNewer(clock, previous.version) ? { ...previous.version, offset: previous.version.offset + 1 } : clock;
+  const last = previous?.applied[String(ARRIVAL_PARTITION)] ?? 0;
+  const at = Math.max(now.getTime(), previous?.snapshotVersion?.at ?? 0, previous?.version.at ?? 0);
+  return { at, partition: ARRIVAL_PARTITION, offset: last + 1 };
 }
+
+/** The partition of changes that carry no version: numbered in arrival order. */
+const ARRIVAL_PARTITION = -1;

@@ -1,9 +1,8 @@
 import type { ValkeyConnection } from '../state/valkey/connection.js';
 
 /**
- * Where a feed's knowledge of the flag came from: the message's time, then its partition and
- * offset. An older message — another partition behind, a replay after a rebalance — never
- * overwrites a newer state.
+ * Where a change came from: the message's time, its partition and its offset (for documents of
+ * one message: offset × 1000 + index). Changes without one get (now, -1, a sequence).
  */
 export interface LiveVersion {
   /** The message's timestamp (or the document's own version), milliseconds. */
@@ -12,20 +11,33 @@ export interface LiveVersion {
   offset: number;
 }
 
-/** The flag as the feed last saw it: what polling can evaluate with instead of a stale file. */
+/**
+ * The flag as the feed last saw it, without its users: they live in Valkey sets beside it (the
+ * explicit users, and the users removed while the whole list is unknown), so a change costs the
+ * same with ten users or a million.
+ */
 export interface LiveFlagState {
   flag: string;
+  /** Incremented by every commit: what a commit compares (and sets) to detect a concurrent one. */
+  revision: number;
+  /** The last change applied. */
   version: LiveVersion;
+  /** The last snapshot applied: an older snapshot (another partition behind) is stale. */
+  snapshotVersion: LiveVersion | null;
+  /**
+   * The highest offset applied per partition: a change at or below it is a redelivery or a
+   * replay (stale). Deltas on different partitions are independent, so only their own partition
+   * orders them — an add is never dropped because another partition is ahead.
+   */
+  applied: Record<string, number>;
   enabled: boolean | null;
   percentage: number | null;
-  /** The explicit users: of the last snapshot, kept up to date by adds and removes. */
-  users: string[];
   /**
-   * True once a snapshot gave the whole list. Before that (only adds and removes seen) `users`
-   * is what was added, and `removed` what was taken out, of a list the feed never saw whole.
+   * True once a snapshot gave the whole list. Before that (only adds and removes seen) the
+   * explicit-users set holds what was added, and the removed set what was taken out, of a list
+   * the feed never saw whole.
    */
   complete: boolean;
-  removed: string[];
   /** Digests of the definition's other rules and of its bucketing parameters (feeds/digest.ts). */
   rulesDigest: string | null;
   bucketingDigest: string | null;
@@ -40,27 +52,44 @@ export interface RunTrigger {
   at: string;
 }
 
+/** What a commit does to the explicit users. */
+export type UsersChange =
+  | { kind: 'none' }
+  /** The whole list: the users added and removed are found by the store (a set difference) and pended. */
+  | { kind: 'replace'; users: readonly string[] }
+  /** The whole list, already loaded into a stage (FeedStore.stage) so it never sits in the process. */
+  | { kind: 'replace-staged'; stage: string }
+  | { kind: 'add'; users: readonly string[] }
+  /** `remember`: the whole list is unknown, so the removal is kept to override the rules file. */
+  | { kind: 'remove'; users: readonly string[]; remember: boolean };
+
 export interface LiveStateCommit {
   state: LiveFlagState;
-  /** The version the change was computed from (null: none stored): another write since is a conflict. */
-  base: LiveVersion | null;
-  /** Users whose flag result may have changed: the drain evaluates and sends or forgets them. */
-  pending: readonly string[];
+  /** The revision read before planning (0: nothing stored): another commit since is a conflict. */
+  base: number;
+  users: UsersChange;
   trigger: RunTrigger | null;
+  /** A replace that would remove more explicit users than this is held: nothing applied (null: no limit). */
+  maxRemoved: number | null;
 }
 
-export type CommitResult = 'applied' | 'stale' | 'conflict';
+export type CommitOutcome = { result: 'applied' | 'held'; added: number; removed: number } | { result: 'conflict' };
 
 /**
- * What a feed keeps in Valkey, per flag: the live state, the pending set, the re-run flag and the
- * shadow record. Each commit writes the state, the pending users and the trigger at once, so a
- * crash never leaves a state whose users were not queued.
+ * What a feed keeps in Valkey, per flag: the live state and its user sets, the pending set, the
+ * re-run flag and the shadow record. A commit writes the state, the users, the pending users and
+ * the trigger at once, so a crash never leaves a state whose users were not queued.
  */
 export interface FeedStore {
   readonly description: string;
   read(flag: string): Promise<LiveFlagState | null>;
-  /** Stores the commit unless the stored state is as new or newer (`stale`) or moved since `base` (`conflict`). */
-  commit(flag: string, commit: LiveStateCommit): Promise<CommitResult>;
+  commit(flag: string, commit: LiveStateCommit): Promise<CommitOutcome>;
+  /** Whether each user is an explicit user of the live state, and was removed while it was incomplete. */
+  membership(flag: string, users: readonly string[]): Promise<{ explicit: boolean[]; removed: boolean[] }>;
+  explicitCount(flag: string): Promise<number>;
+  /** Adds users to a stage (expires after `ttlSeconds`), for a replace-staged commit. */
+  stage(flag: string, stage: string, users: readonly string[], ttlSeconds: number): Promise<void>;
+  dropStage(flag: string, stage: string): Promise<void>;
   /** Up to `max` pending users (not removed: settle() does that once they are handled). */
   peekPending(flag: string, max: number): Promise<string[]>;
   settle(flag: string, users: readonly string[]): Promise<void>;
@@ -85,49 +114,82 @@ export function isNewer(candidate: LiveVersion, stored: LiveVersion): boolean {
   return candidate.offset > stored.offset;
 }
 
-export function versionTag(version: LiveVersion): string {
-  return `${version.at}:${version.partition}:${version.offset}`;
+/** Whether a change at `version` was applied already (a replay), or is a snapshot older than the last. */
+export function isStale(state: LiveFlagState | null, version: LiveVersion, snapshot: boolean): boolean {
+  if (!state) return false;
+  const applied = state.applied[String(version.partition)];
+  if (applied !== undefined && version.offset <= applied) return true;
+  return snapshot && state.snapshotVersion !== null && !isNewer(version, state.snapshotVersion);
 }
 
 /**
- * Compare-and-set in one script on keys of one hash tag (one slot on a cluster): the version
- * check, the state, the pending users and the re-run flag are written together or not at all.
- * ARGV: state JSON, at, partition, offset, base tag ('' = nothing stored), trigger JSON ('' =
- * none), then the pending users. Returns 1 applied, 0 stale, 2 conflict.
+ * One script on keys of one hash tag (one cluster slot): the revision check, the users, the
+ * pending users, the state and the re-run flag are written together or not at all. A replace
+ * loads the new list into a set and lets Valkey find what was added and removed (SDIFFSTORE), so
+ * the process never holds both lists.
+ * KEYS: state, users, removed, pending, rerun, incoming, added, gone.
+ * ARGV: state JSON, base revision, kind, trigger JSON ('' none), max removed (-1 none), users…
+ * Returns {1 applied | 2 conflict | 3 held, added, removed}.
  */
 const COMMIT = `
 local current = redis.call('GET', KEYS[1])
-if current then
-  local v = cjson.decode(current).version
-  local at, partition, offset = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-  if v.at > at or (v.at == at and (v.partition > partition or (v.partition == partition and v.offset >= offset))) then return 0 end
-  if ARGV[5] ~= string.format('%d:%d:%d', v.at, v.partition, v.offset) then return 2 end
-elseif ARGV[5] ~= '' then
-  return 2
+local revision = 0
+if current then revision = cjson.decode(current).revision end
+if revision ~= tonumber(ARGV[2]) then return {2, 0, 0} end
+local kind, added, removed = ARGV[3], 0, 0
+local function each(key, command)
+  for i = 6, #ARGV, 500 do redis.call(command, key, unpack(ARGV, i, math.min(i + 499, #ARGV))) end
+end
+if kind == 'replace' or kind == 'replace-staged' then
+  if kind == 'replace' then
+    redis.call('DEL', KEYS[6])
+    each(KEYS[6], 'SADD')
+  end
+  added = redis.call('SDIFFSTORE', KEYS[7], KEYS[6], KEYS[2])
+  removed = redis.call('SDIFFSTORE', KEYS[8], KEYS[2], KEYS[6])
+  local limit = tonumber(ARGV[5])
+  if limit >= 0 and removed > limit then
+    redis.call('DEL', KEYS[6], KEYS[7], KEYS[8])
+    return {3, added, removed}
+  end
+  if added > 0 then redis.call('SUNIONSTORE', KEYS[4], KEYS[4], KEYS[7]) end
+  if removed > 0 then redis.call('SUNIONSTORE', KEYS[4], KEYS[4], KEYS[8]) end
+  if redis.call('EXISTS', KEYS[6]) == 1 then
+    redis.call('RENAME', KEYS[6], KEYS[2])
+    redis.call('PERSIST', KEYS[2]) -- a stage expires; the users it became must not
+  else
+    redis.call('DEL', KEYS[2])
+  end
+  redis.call('DEL', KEYS[3], KEYS[7], KEYS[8])
+elseif kind == 'add' then
+  each(KEYS[2], 'SADD')
+  each(KEYS[3], 'SREM')
+  each(KEYS[4], 'SADD')
+  added = #ARGV - 5
+elseif kind == 'remove' or kind == 'remove-remember' then
+  each(KEYS[2], 'SREM')
+  if kind == 'remove-remember' then each(KEYS[3], 'SADD') end
+  each(KEYS[4], 'SADD')
+  removed = #ARGV - 5
 end
 redis.call('SET', KEYS[1], ARGV[1])
-for i = 7, #ARGV, 500 do
-  redis.call('SADD', KEYS[2], unpack(ARGV, i, math.min(i + 499, #ARGV)))
-end
-if ARGV[6] ~= '' then redis.call('SET', KEYS[3], ARGV[6]) end
-return 1`;
+if ARGV[4] ~= '' then redis.call('SET', KEYS[5], ARGV[4]) end
+return {1, added, removed}`;
 
-/**
- * HMGET then HDEL in one step: a user matched by one polling run is not matched again. In chunks
- * of 500: Lua 5.1's unpack() fails ("too many results to unpack") from about 8,000 values.
- */
+/** HMGET then HDEL in one step, in chunks (Lua's unpack fails near 8,000 values). */
 const TAKE_FIELDS = `
 local values = {}
 for i = 1, #ARGV, 500 do
-  local chunk = redis.call('HMGET', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+  local last = math.min(i + 499, #ARGV)
+  local chunk = redis.call('HMGET', KEYS[1], unpack(ARGV, i, last))
   for j = 1, #chunk do values[#values + 1] = chunk[j] end
 end
-for i = 1, #ARGV, 500 do
-  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
-end
+for i = 1, #ARGV, 500 do redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV))) end
 return values`;
 
-/** The feed's keys in Valkey: `<prefix>{feed:<flag>}:state|pending|rerun|shadow`, one slot per flag. */
+type Part = 'state' | 'users' | 'removed' | 'pending' | 'rerun' | 'incoming' | 'added' | 'gone' | 'shadow' | `stage:${string}`;
+
+/** The feed's keys in Valkey: `<prefix>{feed:<flag>}:<part>`, one slot per flag. */
 export class ValkeyFeedStore implements FeedStore {
   readonly description = 'valkey';
 
@@ -141,12 +203,47 @@ export class ValkeyFeedStore implements FeedStore {
     return value === null ? null : (JSON.parse(value) as LiveFlagState);
   }
 
-  async commit(flag: string, { state, base, pending, trigger }: LiveStateCommit): Promise<CommitResult> {
-    const { at, partition, offset } = state.version;
-    const keys = [this.key(flag, 'state'), this.key(flag, 'pending'), this.key(flag, 'rerun')];
-    const args = [JSON.stringify(state), at, partition, offset, base ? versionTag(base) : '', trigger ? JSON.stringify(trigger) : '', ...pending];
-    const reply = await this.call('commit the live state', (client) => client.eval(COMMIT, keys.length, ...keys, ...args));
-    return reply === 1 ? 'applied' : reply === 2 ? 'conflict' : 'stale';
+  async commit(flag: string, { state, base, users, trigger, maxRemoved }: LiveStateCommit): Promise<CommitOutcome> {
+    const parts: Part[] = ['state', 'users', 'removed', 'pending', 'rerun', users.kind === 'replace-staged' ? `stage:${users.stage}` : 'incoming', 'added', 'gone'];
+    const keys = parts.map((part) => this.key(flag, part));
+    const kind = users.kind === 'remove' && users.remember ? 'remove-remember' : users.kind;
+    const listed = users.kind === 'none' || users.kind === 'replace-staged' ? [] : users.users;
+    const args = [JSON.stringify(state), base, kind, trigger ? JSON.stringify(trigger) : '', maxRemoved ?? -1, ...listed];
+    const [code, added, removed] = (await this.call('commit the live state', (client) => client.eval(COMMIT, keys.length, ...keys, ...args))) as [number, number, number];
+    if (code === 2) return { result: 'conflict' };
+    return { result: code === 3 ? 'held' : 'applied', added, removed };
+  }
+
+  async membership(flag: string, users: readonly string[]): Promise<{ explicit: boolean[]; removed: boolean[] }> {
+    if (users.length === 0) return { explicit: [], removed: [] };
+    const [explicit, removed] = await this.call('read live users', async (client) => {
+      const pipeline = client.pipeline();
+      pipeline.smismember(this.key(flag, 'users'), ...users);
+      pipeline.smismember(this.key(flag, 'removed'), ...users);
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([error, reply]) => {
+        if (error) throw error;
+        return (reply as number[]).map((member) => member === 1);
+      });
+    });
+    return { explicit: explicit ?? [], removed: removed ?? [] };
+  }
+
+  explicitCount(flag: string): Promise<number> {
+    return this.call('count live users', (client) => client.scard(this.key(flag, 'users')));
+  }
+
+  async stage(flag: string, stage: string, users: readonly string[], ttlSeconds: number): Promise<void> {
+    if (users.length === 0) return;
+    const key = this.key(flag, `stage:${stage}`);
+    await this.call('stage users', async (client) => {
+      await client.sadd(key, ...users);
+      await client.expire(key, ttlSeconds);
+    });
+  }
+
+  async dropStage(flag: string, stage: string): Promise<void> {
+    await this.call('drop a stage', (client) => client.del(this.key(flag, `stage:${stage}`)));
   }
 
   peekPending(flag: string, max: number): Promise<string[]> {
@@ -218,7 +315,7 @@ export class ValkeyFeedStore implements FeedStore {
     return this.connection.call(what, () => command(this.connection.client));
   }
 
-  private key(flag: string, part: 'state' | 'pending' | 'rerun' | 'shadow'): string {
+  private key(flag: string, part: Part): string {
     return `${this.prefix}{feed:${flag}}:${part}`;
   }
 }

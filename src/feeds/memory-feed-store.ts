@@ -1,10 +1,13 @@
-import { isNewer, versionTag, type CommitResult, type FeedStore, type LiveFlagState, type LiveStateCommit, type RunTrigger } from './live-state.js';
+import type { CommitOutcome, FeedStore, LiveFlagState, LiveStateCommit, RunTrigger } from './live-state.js';
 
 interface FlagEntry {
   state: LiveFlagState | null;
+  users: Set<string>;
+  removed: Set<string>;
   pending: Set<string>;
   trigger: RunTrigger | null;
   shadow: Map<string, number>;
+  stages: Map<string, Set<string>>;
 }
 
 /**
@@ -19,15 +22,61 @@ export class MemoryFeedStore implements FeedStore {
     return Promise.resolve(structuredClone(this.entry(flag).state));
   }
 
-  commit(flag: string, { state, base, pending, trigger }: LiveStateCommit): Promise<CommitResult> {
+  commit(flag: string, { state, base, users, trigger, maxRemoved }: LiveStateCommit): Promise<CommitOutcome> {
     const entry = this.entry(flag);
-    const stored = entry.state;
-    if (stored && !isNewer(state.version, stored.version)) return Promise.resolve('stale');
-    if ((stored ? versionTag(stored.version) : '') !== (base ? versionTag(base) : '')) return Promise.resolve('conflict');
+    if ((entry.state?.revision ?? 0) !== base) return Promise.resolve({ result: 'conflict' });
+    let added = 0;
+    let removed = 0;
+    if (users.kind === 'replace' || users.kind === 'replace-staged') {
+      const incoming = users.kind === 'replace' ? new Set(users.users) : (entry.stages.get(users.stage) ?? new Set<string>());
+      entry.stages.delete(users.kind === 'replace-staged' ? users.stage : '');
+      const fresh = [...incoming].filter((user) => !entry.users.has(user));
+      const gone = [...entry.users].filter((user) => !incoming.has(user));
+      if (maxRemoved !== null && gone.length > maxRemoved) return Promise.resolve({ result: 'held', added: fresh.length, removed: gone.length });
+      for (const user of [...fresh, ...gone]) entry.pending.add(user);
+      entry.users = incoming;
+      entry.removed.clear();
+      [added, removed] = [fresh.length, gone.length];
+    } else if (users.kind === 'add') {
+      for (const user of users.users) {
+        entry.users.add(user);
+        entry.removed.delete(user);
+        entry.pending.add(user);
+      }
+      added = users.users.length;
+    } else if (users.kind === 'remove') {
+      for (const user of users.users) {
+        entry.users.delete(user);
+        if (users.remember) entry.removed.add(user);
+        entry.pending.add(user);
+      }
+      removed = users.users.length;
+    }
     entry.state = structuredClone(state);
-    for (const user of pending) entry.pending.add(user);
     if (trigger) entry.trigger = trigger;
-    return Promise.resolve('applied');
+    return Promise.resolve({ result: 'applied', added, removed });
+  }
+
+  membership(flag: string, users: readonly string[]): Promise<{ explicit: boolean[]; removed: boolean[] }> {
+    const entry = this.entry(flag);
+    return Promise.resolve({ explicit: users.map((user) => entry.users.has(user)), removed: users.map((user) => entry.removed.has(user)) });
+  }
+
+  explicitCount(flag: string): Promise<number> {
+    return Promise.resolve(this.entry(flag).users.size);
+  }
+
+  stage(flag: string, stage: string, users: readonly string[]): Promise<void> {
+    const { stages } = this.entry(flag);
+    const staged = stages.get(stage) ?? new Set<string>();
+    for (const user of users) staged.add(user);
+    stages.set(stage, staged);
+    return Promise.resolve();
+  }
+
+  dropStage(flag: string, stage: string): Promise<void> {
+    this.entry(flag).stages.delete(stage);
+    return Promise.resolve();
   }
 
   peekPending(flag: string, max: number): Promise<string[]> {
@@ -69,10 +118,10 @@ export class MemoryFeedStore implements FeedStore {
 
   takeShadow(flag: string, users: readonly string[]): Promise<Array<number | null>> {
     const { shadow } = this.entry(flag);
-    // All read, then all removed (as ValkeyFeedStore's HMGET then HDEL): a user named twice gets its time twice.
-    const taken = users.map((user) => shadow.get(user) ?? null);
+    // Read everything, then remove, as the Valkey script does (a user named twice answers twice).
+    const times = users.map((user) => shadow.get(user) ?? null);
     for (const user of users) shadow.delete(user);
-    return Promise.resolve(taken);
+    return Promise.resolve(times);
   }
 
   takeShadowBefore(flag: string, beforeMs: number): Promise<Array<{ user: string; atMs: number }>> {
@@ -89,7 +138,7 @@ export class MemoryFeedStore implements FeedStore {
   private entry(flag: string): FlagEntry {
     let entry = this.flags.get(flag);
     if (!entry) {
-      entry = { state: null, pending: new Set(), trigger: null, shadow: new Map() };
+      entry = { state: null, users: new Set(), removed: new Set(), pending: new Set(), trigger: null, shadow: new Map(), stages: new Map() };
       this.flags.set(flag, entry);
     }
     return entry;

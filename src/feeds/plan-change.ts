@@ -1,63 +1,47 @@
 import type { FeedChange } from './changes.js';
-import type { LiveFlagState, LiveVersion, RunTrigger } from './live-state.js';
+import type { LiveFlagState, LiveVersion, RunTrigger, UsersChange } from './live-state.js';
 
-/** What one change does to the live state. */
+/** What one change does to the live state; the store finds how many users it added and removed. */
 export interface ChangePlan {
   state: LiveFlagState;
-  /** Users whose result may have changed: added ones to send, removed ones to forget if disabled. */
-  pending: string[];
+  users: UsersChange;
   trigger: RunTrigger | null;
-  added: number;
-  removed: number;
 }
 
 /**
- * The live state after `change`, the users it puts in the pending set and the full run it owes
- * (pure: the sink commits the plan). A change the users cannot express — the switch turned on, a
- * percentage raised, other rules changed, the bucketing parameters changed, or no state known
+ * The live state after `change` (a new revision), what it does to the explicit users (every
+ * user it adds or removes becomes pending: the drain sends or forgets each), and the full run it
+ * owes. Pure: the sink commits the plan. A change the users cannot express — the switch turned
+ * on, a percentage raised, other rules changed, the bucketing parameters changed, or nothing known
  * before — owes a full polling run; a switch turned off or a percentage lowered owes none here
  * (the next scheduled run forgets, under the forget guard).
  */
 export function planChange(previous: LiveFlagState | null, change: FeedChange, version: LiveVersion, now: Date): ChangePlan {
-  const base: LiveFlagState = previous ?? { flag: change.flag, version, enabled: null, percentage: null, users: [], complete: false, removed: [], rulesDigest: null, bucketingDigest: null, updatedAt: now.toISOString() };
   const at = now.toISOString();
+  const base: LiveFlagState = previous ?? { flag: change.flag, revision: 0, version, snapshotVersion: null, applied: {}, enabled: null, percentage: null, complete: false, rulesDigest: null, bucketingDigest: null, updatedAt: at };
+  const next: LiveFlagState = { ...base, revision: base.revision + 1, version, applied: { ...base.applied, [String(version.partition)]: version.offset }, updatedAt: at };
   const unknownBefore = previous === null ? trigger('the first change the feed applied: what happened before it is unknown', at) : null;
-  const next = { ...base, version, updatedAt: at };
   switch (change.type) {
     case 'snapshot': {
-      const users = new Set(change.users);
-      const before = new Set(base.users);
-      const added = [...users].filter((user) => !before.has(user));
-      const removed = base.users.filter((user) => !users.has(user));
       const state: LiveFlagState = {
         ...next,
+        snapshotVersion: version,
         enabled: change.enabled ?? base.enabled,
         percentage: change.percentage ?? base.percentage,
-        users: [...users].sort(),
         complete: true,
-        removed: [],
         // undefined: the source does not digest (keep the last); null: the document has none.
         rulesDigest: change.rulesDigest === undefined ? base.rulesDigest : change.rulesDigest,
         bucketingDigest: change.bucketingDigest === undefined ? base.bucketingDigest : change.bucketingDigest,
       };
-      return { state, pending: [...added, ...removed], trigger: unknownBefore ?? snapshotTrigger(base, state, at), added: added.length, removed: removed.length };
+      return { state, users: { kind: 'replace', users: [...new Set(change.users)] }, trigger: unknownBefore ?? snapshotTrigger(base, state, at) };
     }
-    case 'add': {
-      const before = new Set(base.users);
-      const added = [...new Set(change.users)].filter((user) => !before.has(user));
-      const addedSet = new Set(change.users);
-      const state = { ...next, users: [...base.users, ...added].sort(), removed: base.removed.filter((user) => !addedSet.has(user)) };
-      return { state, pending: added, trigger: unknownBefore, added: added.length, removed: 0 };
-    }
-    case 'remove': {
-      const removedSet = new Set(change.users);
-      const users = base.users.filter((user) => !removedSet.has(user));
-      // While the whole list is unknown, remember removals: they override the rules file's users.
-      const removed = base.complete ? [] : [...new Set([...base.removed, ...change.users])].sort();
-      return { state: { ...next, users, removed }, pending: [...removedSet], trigger: unknownBefore, added: 0, removed: removedSet.size };
-    }
+    case 'add':
+      return { state: next, users: { kind: 'add', users: [...new Set(change.users)] }, trigger: unknownBefore };
+    case 'remove':
+      // While the whole list is unknown, removals are remembered: they override the rules file's users.
+      return { state: next, users: { kind: 'remove', users: [...new Set(change.users)], remember: !base.complete }, trigger: unknownBefore };
     case 'resync':
-      return { state: next, pending: [], trigger: trigger(change.reason, at), added: 0, removed: 0 };
+      return { state: next, users: { kind: 'none' }, trigger: trigger(change.reason, at) };
     default:
       return change satisfies never;
   }

@@ -23,7 +23,7 @@ export interface DetectorEvents {
   /** A send gate closed (sending paused) or opened again; `reason`: what it read. */
   'send:paused': [change: { gate: GateName; paused: boolean; reason: string }];
   /** A feed change reached the live state (or was older than it: stale). */
-  'feed:applied': [change: { flag: string; type: string; outcome: 'applied' | 'stale'; added: number; removed: number; rebucketing: boolean }];
+  'feed:applied': [change: { flag: string; type: string; outcome: 'applied' | 'stale' | 'held'; added: number; removed: number; rebucketing: boolean }];
   /** A feed message was read: applied, about another flag (unrelated), or unusable (malformed, with the reason). */
   'feed:message': [message: { feed: string; outcome: 'applied' | 'unrelated' | 'malformed' | 'invalid-user-id'; reason?: string }];
   /** Shadow mode: a polling run compared its sends with what the feed would have sent. */

@@ -13,6 +13,7 @@ import { seedSnowflake, snowflakeEnv } from './snowflake.js';
 import { runValkeyBenchmark } from './valkey-benchmark.js';
 import { benchKnownSetSharding } from './known-set-sharding.js';
 import { benchRateLimits } from './rate-limit.js';
+import { benchFeed, feedRows } from './feed.js';
 
 /**
  * `npm run bench`, one run against the local services:
@@ -26,7 +27,9 @@ import { benchRateLimits } from './rate-limit.js';
  *    and shared in Valkey, measured where requests start and at the server (SentTimestamp);
  * 6. sample and investigate over 10,000 flag-topic messages;
  * 7. the idPattern engines: the built-in RegExp beside RE2JS (linear-time) per candidate on the
- *    default pattern, and the ReDoS check config validation does once (docs/decisions.md).
+ *    default pattern, and the ReDoS check config validation does once (docs/decisions.md);
+ * 8. the flag-topic feed (strategy B): add produced → SQS-accepted latency at 100 adds/s, and its
+ *    msgs/s over a 100,000-message backlog beside `sample kafka` (bench/feed.ts).
  * A table on stderr; one JSON line on stdout, last.
  */
 const valkeyUrl = process.env.FFD_TEST_VALKEY_URL;
@@ -122,6 +125,9 @@ const investigation = await benchInvestigate(kafkaBrokers.split(','), 10_000);
 // 7. idPattern: the per-candidate cost of each engine, and the one-off check at load.
 const idPattern = benchIdPattern();
 
+// 8. The flag-topic feed.
+const feed = feedRows(await benchFeed({ brokers: kafkaBrokers.split(','), valkeyUrl, awsEndpoint }));
+
 await valkey.del(knownSetKey, `${knownSetKey}:10m`);
 await valkey.quit();
 rmSync(dir, { recursive: true, force: true });
@@ -177,6 +183,7 @@ const result = {
   id_pattern_attack_length: idPattern.attackLength,
   id_pattern_attack_regexp_ms: round(idPattern.attackRegexpMs, 1),
   id_pattern_attack_re2js_35_ms: round(idPattern.attackRe2jsMs, 2),
+  ...feed.json,
 };
 const row = (name: string, value: number | string, target = ''): void => log(`${name.padEnd(70)} ${String(value).padEnd(12)} ${target}`);
 log('');
@@ -217,4 +224,5 @@ row('idPattern, default pattern, RE2JS (candidates/s)', result.id_pattern_re2js_
 row('RE2JS / RegExp', result.ratio_id_pattern_re2js_vs_regexp);
 row('idPattern ReDoS check at load: default / ^(a+)+$ (ms)', `${result.id_pattern_check_default_ms} / ${result.id_pattern_check_refused_ms}`);
 row(`^(a+)+$ on ${idPattern.attackLength} + 1 characters, RegExp / on 35 + 1, RE2JS (ms)`, `${result.id_pattern_attack_regexp_ms} / ${result.id_pattern_attack_re2js_35_ms}`);
+for (const [name, value, target] of feed.rows) row(name, value, target);
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -51,8 +51,10 @@ export class LiveStateSink implements FeedChangeSink {
       const plan = planChange(previous, change, version, this.clock());
       const outcome = await this.store.commit(change.flag, { state: plan.state, base: previous?.revision ?? 0, users: plan.users, trigger: plan.trigger, maxRemoved: null });
       if (outcome.result === 'conflict') continue;
-      const applied = outcome.result === 'applied';
-      this.done({ change, outcome: outcome.result, added: outcome.added, removed: outcome.removed, trigger: applied ? (plan.trigger?.reason ?? null) : null, rebucketing: applied && (plan.trigger?.rebucketing ?? false) });
+      if (outcome.result === 'stage-lost') throw new FfError('STATE_UNAVAILABLE', `the staged users of a ${change.type} for ${change.flag} are incomplete (expired or evicted): not applied`, { retryable: true });
+      const { result, added, removed } = outcome;
+      const applied = result === 'applied';
+      this.done({ change, outcome: result, added, removed, trigger: applied ? (plan.trigger?.reason ?? null) : null, rebucketing: applied && (plan.trigger?.rebucketing ?? false) });
       return;
     }
     throw new FfError('STATE_UNAVAILABLE', `the live state of ${change.flag} kept changing under ${MAX_CONFLICTS} attempts to apply a ${change.type}`, { retryable: true });
@@ -88,7 +90,10 @@ export class LiveStateSink implements FeedChangeSink {
  */
 function arrival(now: Date, previous: LiveFlagState | null): LiveVersion {
   const last = previous?.applied[String(ARRIVAL_PARTITION)] ?? 0;
-  const at = Math.max(now.getTime(), previous?.snapshotVersion?.at ?? 0, previous?.version.at ?? 0);
+  const snapshot = previous?.snapshotVersion;
+  // At the same time, a snapshot of a real partition (≥ 0) orders after partition -1: step past it.
+  const afterSnapshot = snapshot ? snapshot.at + (snapshot.partition > ARRIVAL_PARTITION ? 1 : 0) : 0;
+  const at = Math.max(now.getTime(), afterSnapshot, previous?.version.at ?? 0);
   return { at, partition: ARRIVAL_PARTITION, offset: last + 1 };
 }
 

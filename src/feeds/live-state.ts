@@ -57,8 +57,11 @@ export type UsersChange =
   | { kind: 'none' }
   /** The whole list: the users added and removed are found by the store (a set difference) and pended. */
   | { kind: 'replace'; users: readonly string[] }
-  /** The whole list, already loaded into a stage (FeedStore.stage) so it never sits in the process. */
-  | { kind: 'replace-staged'; stage: string }
+  /**
+   * The whole list, already loaded into a stage (FeedStore.stage) so it never sits in the process.
+   * `count`: the distinct users staged; a stage that lost any (expired, evicted) is refused.
+   */
+  | { kind: 'replace-staged'; stage: string; count: number }
   | { kind: 'add'; users: readonly string[] }
   /** `remember`: the whole list is unknown, so the removal is kept to override the rules file. */
   | { kind: 'remove'; users: readonly string[]; remember: boolean };
@@ -73,7 +76,7 @@ export interface LiveStateCommit {
   maxRemoved: number | null;
 }
 
-export type CommitOutcome = { result: 'applied' | 'held'; added: number; removed: number } | { result: 'conflict' };
+export type CommitOutcome = { result: 'applied' | 'held'; added: number; removed: number } | { result: 'conflict' } | { result: 'stage-lost' };
 
 /**
  * What a feed keeps in Valkey, per flag: the live state and its user sets, the pending set, the
@@ -119,7 +122,10 @@ export function isStale(state: LiveFlagState | null, version: LiveVersion, snaps
   if (!state) return false;
   const applied = state.applied[String(version.partition)];
   if (applied !== undefined && version.offset <= applied) return true;
-  return snapshot && state.snapshotVersion !== null && !isNewer(version, state.snapshotVersion);
+  const last = state.snapshotVersion;
+  if (!snapshot || last === null) return false;
+  // Within one partition the offset orders (a producer's clock may step back); across partitions, time.
+  return last.partition === version.partition ? version.offset <= last.offset : !isNewer(version, last);
 }
 
 /**
@@ -128,13 +134,14 @@ export function isStale(state: LiveFlagState | null, version: LiveVersion, snaps
  * loads the new list into a set and lets Valkey find what was added and removed (SDIFFSTORE), so
  * the process never holds both lists.
  * KEYS: state, users, removed, pending, rerun, incoming, added, gone.
- * ARGV: state JSON, base revision, kind, trigger JSON ('' none), max removed (-1 none), users…
- * Returns {1 applied | 2 conflict | 3 held, added, removed}.
+ * ARGV: state JSON, base revision, kind, trigger JSON ('' none), max removed (-1 none), then the
+ * users (for replace-staged: the count staged).
+ * Returns {1 applied | 2 conflict | 3 held | 4 stage lost, added, removed}.
  */
 const COMMIT = `
 local current = redis.call('GET', KEYS[1])
 local revision = 0
-if current then revision = cjson.decode(current).revision end
+if current then revision = cjson.decode(current).revision or 0 end
 if revision ~= tonumber(ARGV[2]) then return {2, 0, 0} end
 local kind, added, removed = ARGV[3], 0, 0
 local function each(key, command)
@@ -144,6 +151,8 @@ if kind == 'replace' or kind == 'replace-staged' then
   if kind == 'replace' then
     redis.call('DEL', KEYS[6])
     each(KEYS[6], 'SADD')
+  elseif redis.call('SCARD', KEYS[6]) ~= tonumber(ARGV[6]) then
+    return {4, 0, 0}
   end
   added = redis.call('SDIFFSTORE', KEYS[7], KEYS[6], KEYS[2])
   removed = redis.call('SDIFFSTORE', KEYS[8], KEYS[2], KEYS[6])
@@ -207,10 +216,11 @@ export class ValkeyFeedStore implements FeedStore {
     const parts: Part[] = ['state', 'users', 'removed', 'pending', 'rerun', users.kind === 'replace-staged' ? `stage:${users.stage}` : 'incoming', 'added', 'gone'];
     const keys = parts.map((part) => this.key(flag, part));
     const kind = users.kind === 'remove' && users.remember ? 'remove-remember' : users.kind;
-    const listed = users.kind === 'none' || users.kind === 'replace-staged' ? [] : users.users;
+    const listed = users.kind === 'none' ? [] : users.kind === 'replace-staged' ? [users.count] : users.users;
     const args = [JSON.stringify(state), base, kind, trigger ? JSON.stringify(trigger) : '', maxRemoved ?? -1, ...listed];
     const [code, added, removed] = (await this.call('commit the live state', (client) => client.eval(COMMIT, keys.length, ...keys, ...args))) as [number, number, number];
     if (code === 2) return { result: 'conflict' };
+    if (code === 4) return { result: 'stage-lost' };
     return { result: code === 3 ? 'held' : 'applied', added, removed };
   }
 

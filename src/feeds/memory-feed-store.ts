@@ -25,14 +25,15 @@ export class MemoryFeedStore implements FeedStore {
   commit(flag: string, { state, base, users, trigger, maxRemoved }: LiveStateCommit): Promise<CommitOutcome> {
     const entry = this.entry(flag);
     if ((entry.state?.revision ?? 0) !== base) return Promise.resolve({ result: 'conflict' });
+    if (users.kind === 'replace-staged' && (entry.stages.get(users.stage)?.size ?? 0) !== users.count) return Promise.resolve({ result: 'stage-lost' });
     let added = 0;
     let removed = 0;
     if (users.kind === 'replace' || users.kind === 'replace-staged') {
       const incoming = users.kind === 'replace' ? new Set(users.users) : (entry.stages.get(users.stage) ?? new Set<string>());
-      entry.stages.delete(users.kind === 'replace-staged' ? users.stage : '');
+      if (users.kind === 'replace-staged') entry.stages.delete(users.stage);
       const fresh = [...incoming].filter((user) => !entry.users.has(user));
       const gone = [...entry.users].filter((user) => !incoming.has(user));
-      if (maxRemoved !== null && gone.length > maxRemoved) return Promise.resolve({ result: 'held', added: fresh.length, removed: gone.length });
+      if (maxRemoved !== null && maxRemoved >= 0 && gone.length > maxRemoved) return Promise.resolve({ result: 'held', added: fresh.length, removed: gone.length });
       for (const user of [...fresh, ...gone]) entry.pending.add(user);
       entry.users = incoming;
       entry.removed.clear();

@@ -19,7 +19,7 @@ export interface ChangePlan {
 export function planChange(previous: LiveFlagState | null, change: FeedChange, version: LiveVersion, now: Date): ChangePlan {
   const at = now.toISOString();
   const base: LiveFlagState = previous ?? { flag: change.flag, revision: 0, version, snapshotVersion: null, applied: {}, enabled: null, percentage: null, complete: false, rulesDigest: null, bucketingDigest: null, updatedAt: at };
-  const next: LiveFlagState = { ...base, revision: base.revision + 1, version, applied: { ...base.applied, [String(version.partition)]: version.offset }, updatedAt: at };
+  const next: LiveFlagState = { ...base, revision: (base.revision ?? 0) + 1, version, applied: { ...base.applied, [String(version.partition)]: version.offset }, updatedAt: at };
   const unknownBefore = previous === null ? trigger('the first change the feed applied: what happened before it is unknown', at) : null;
   switch (change.type) {
     case 'snapshot': {

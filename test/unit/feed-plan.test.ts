@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { FeedChange, SnapshotChange } from '../../src/feeds/changes.js';
-import type { CommitResult, FeedStore, LiveFlagState, LiveStateCommit, LiveVersion } from '../../src/feeds/live-state.js';
+import { isStale, type CommitOutcome, type FeedStore, type LiveFlagState, type LiveStateCommit, type LiveVersion, type UsersChange } from '../../src/feeds/live-state.js';
 import { LiveStateSink, type AppliedChange } from '../../src/feeds/live-state-sink.js';
 import { MemoryFeedStore } from '../../src/feeds/memory-feed-store.js';
 import { planChange } from '../../src/feeds/plan-change.js';
 import { silentLogger } from '../../src/logger.js';
 import { DetectorEventBus } from '../../src/observability/events.js';
 
-// Issue 15, strategy B: how each change of the flag topic moves the live state, which users it
-// leaves pending and which full polling run it owes; then the sink that commits it.
+// Issue 15, strategy B: how each change of the flag topic moves the live state, what it does to
+// the explicit users and which full polling run it owes; then the store that commits it (the users
+// live in sets beside the state) and the sink that reads, checks staleness, plans and commits.
 
 const FLAG = 'consumer_graph_ingestion';
 const NOW = new Date('2026-05-01T12:00:00.000Z');
@@ -19,144 +20,182 @@ function snapshot(users: string[], extra: Partial<SnapshotChange> = {}, version?
 }
 const add = (users: string[], version?: LiveVersion): FeedChange => ({ type: 'add', flag: FLAG, position: null, users, ...(version ? { version } : {}) });
 const remove = (users: string[], version?: LiveVersion): FeedChange => ({ type: 'remove', flag: FLAG, position: null, users, ...(version ? { version } : {}) });
+const resync = (reason: string, version?: LiveVersion): FeedChange => ({ type: 'resync', flag: FLAG, position: null, reason, ...(version ? { version } : {}) });
 
-/** A complete state as a whole snapshot leaves it. */
-function complete(users: string[], extra: Partial<LiveFlagState> = {}): LiveFlagState {
-  return { flag: FLAG, version: v(1000), enabled: true, percentage: 10, users, complete: true, removed: [], rulesDigest: 'rules-1', bucketingDigest: 'bucketing-1', updatedAt: NOW.toISOString(), ...extra };
+/** A complete state as a whole snapshot leaves it (its users are in the store, not here). */
+function complete(extra: Partial<LiveFlagState> = {}): LiveFlagState {
+  return { flag: FLAG, revision: 4, version: v(1000), snapshotVersion: v(1000), applied: { '0': 0 }, enabled: true, percentage: 10, complete: true, rulesDigest: 'rules-1', bucketingDigest: 'bucketing-1', updatedAt: NOW.toISOString(), ...extra };
+}
+
+const sorted = (users: readonly string[]) => [...users].sort();
+
+/** Whether each user is explicit, and removed while incomplete, as { user: [explicit, removed] }. */
+async function membership(store: FeedStore, users: string[]): Promise<Record<string, [boolean, boolean]>> {
+  const { explicit, removed } = await store.membership(FLAG, users);
+  return Object.fromEntries(users.map((user, i) => [user, [explicit[i] === true, removed[i] === true]]));
 }
 
 describe('planChange: the first change', () => {
-  it('a first snapshot: every user pending, the state complete, a full run owed', () => {
-    const plan = planChange(null, snapshot(['u2', 'u1', 'u1']), v(5), NOW);
-    expect(plan.state).toEqual({ flag: FLAG, version: v(5), enabled: true, percentage: 10, users: ['u1', 'u2'], complete: true, removed: [], rulesDigest: 'rules-1', bucketingDigest: 'bucketing-1', updatedAt: NOW.toISOString() });
-    expect([...plan.pending].sort()).toEqual(['u1', 'u2']);
-    expect(plan).toMatchObject({ added: 2, removed: 0, trigger: { rebucketing: false, at: NOW.toISOString() } });
+  it('a first snapshot: the whole list replaces the users, the state complete, a full run owed', () => {
+    const plan = planChange(null, snapshot(['u2', 'u1', 'u1']), v(5, 3, 8), NOW);
+    expect(plan.state).toEqual({
+      flag: FLAG,
+      revision: 1,
+      version: v(5, 3, 8),
+      snapshotVersion: v(5, 3, 8),
+      applied: { '3': 8 },
+      enabled: true,
+      percentage: 10,
+      complete: true,
+      rulesDigest: 'rules-1',
+      bucketingDigest: 'bucketing-1',
+      updatedAt: NOW.toISOString(),
+    });
+    expect(plan.users).toEqual({ kind: 'replace', users: ['u2', 'u1'] });
+    expect(plan.trigger).toMatchObject({ rebucketing: false, at: NOW.toISOString() });
     expect(plan.trigger?.reason).toContain('first change');
   });
 
-  it('a first add: incomplete state, the users pending, a full run owed', () => {
+  it('a first add: incomplete state, the users added (deduplicated), a full run owed', () => {
     const plan = planChange(null, add(['u1', 'u1']), v(5), NOW);
-    expect(plan.state).toMatchObject({ users: ['u1'], complete: false, removed: [], enabled: null, percentage: null, rulesDigest: null, bucketingDigest: null });
-    expect(plan.pending).toEqual(['u1']);
+    expect(plan.state).toMatchObject({ revision: 1, complete: false, snapshotVersion: null, enabled: null, percentage: null, rulesDigest: null, bucketingDigest: null, applied: { '0': 0 } });
+    expect(plan.users).toEqual({ kind: 'add', users: ['u1'] });
     expect(plan.trigger?.reason).toContain('first change');
   });
 
-  it('a remove before any snapshot is remembered in `removed` (it overrides the rules file)', () => {
-    const first = planChange(null, remove(['u9', 'u3']), v(5), NOW);
-    expect(first.state).toMatchObject({ users: [], complete: false, removed: ['u3', 'u9'] });
-    expect([...first.pending].sort()).toEqual(['u3', 'u9']);
-    expect(first.removed).toBe(2);
+  it('a remove before any snapshot is remembered (it overrides the rules file); on a complete state it is not', () => {
+    const first = planChange(null, remove(['u9', 'u3', 'u9']), v(5), NOW);
+    expect(first.users).toEqual({ kind: 'remove', users: ['u9', 'u3'], remember: true });
+    expect(first.state.complete).toBe(false);
     expect(first.trigger).not.toBeNull();
-    // Further removes accumulate; a later add of one of them takes it back out.
-    const second = planChange(first.state, remove(['u4', 'u3']), v(6), NOW);
-    expect(second.state.removed).toEqual(['u3', 'u4', 'u9']);
+    const second = planChange(first.state, remove(['u4']), v(6, 0, 1), NOW);
+    expect(second.users).toEqual({ kind: 'remove', users: ['u4'], remember: true });
     expect(second.trigger).toBeNull();
-    const third = planChange(second.state, add(['u4']), v(7), NOW);
-    expect(third.state).toMatchObject({ users: ['u4'], removed: ['u3', 'u9'], complete: false });
-    expect(third.pending).toEqual(['u4']);
+    expect(planChange(complete(), remove(['u4']), v(2000), NOW).users).toEqual({ kind: 'remove', users: ['u4'], remember: false });
   });
 
-  it('a first resync owes its own run and keeps nothing else', () => {
-    const plan = planChange(null, { type: 'resync', flag: FLAG, position: null, reason: 'a gap in the topic' }, v(5), NOW);
+  it('a first resync owes its own run and changes no users', () => {
+    const plan = planChange(null, resync('a gap in the topic'), v(5), NOW);
     expect(plan.trigger).toEqual({ reason: 'a gap in the topic', rebucketing: false, at: NOW.toISOString() });
-    expect(plan.pending).toEqual([]);
-    expect(plan.state).toMatchObject({ version: v(5), users: [], complete: false });
+    expect(plan.users).toEqual({ kind: 'none' });
+    expect(plan.state).toMatchObject({ revision: 1, version: v(5), complete: false, snapshotVersion: null });
   });
 });
 
 describe('planChange: deltas on a known state', () => {
-  it('adds of users already present are not pending again; new ones are', () => {
-    const plan = planChange(complete(['u1', 'u3']), add(['u3', 'u2', 'u2']), v(2000), NOW);
-    expect(plan.pending).toEqual(['u2']);
-    expect(plan.added).toBe(1);
-    expect(plan.state.users).toEqual(['u1', 'u2', 'u3']);
-    expect(plan.state.version).toEqual(v(2000));
+  it('an add: a new revision, the version and its partition\'s offset recorded, the others kept; no run owed', () => {
+    const before = complete({ applied: { '0': 7, '1': 3 } });
+    const plan = planChange(before, add(['u3', 'u2', 'u2']), v(900, 2, 9), NOW);
+    expect(plan.users).toEqual({ kind: 'add', users: ['u3', 'u2'] });
+    expect(plan.state).toEqual({ ...before, revision: 5, version: v(900, 2, 9), applied: { '0': 7, '1': 3, '2': 9 } });
     expect(plan.trigger).toBeNull();
   });
 
-  it('an add of nothing new changes no users and leaves nothing pending', () => {
-    const plan = planChange(complete(['u1']), add(['u1']), v(2000), NOW);
-    expect(plan).toMatchObject({ pending: [], added: 0, trigger: null });
-    expect(plan.state.users).toEqual(['u1']);
-  });
-
-  it('a remove on a complete state takes the users out without remembering them', () => {
-    const plan = planChange(complete(['u1', 'u2', 'u3']), remove(['u2']), v(2000), NOW);
-    expect(plan.state).toMatchObject({ users: ['u1', 'u3'], removed: [], complete: true });
-    expect(plan.pending).toEqual(['u2']);
-    expect(plan.trigger).toBeNull();
+  it('a delta keeps the snapshot version; the applied offset of its partition moves up', () => {
+    const plan = planChange(complete({ applied: { '0': 7 } }), remove(['u2']), v(2000, 0, 8), NOW);
+    expect(plan.state).toMatchObject({ snapshotVersion: v(1000), version: v(2000, 0, 8), applied: { '0': 8 }, complete: true });
+    expect(plan.users).toEqual({ kind: 'remove', users: ['u2'], remember: false });
   });
 
   it('a resync keeps the state and owes a run', () => {
-    const before = complete(['u1']);
-    const plan = planChange(before, { type: 'resync', flag: FLAG, position: null, reason: 'unreadable message' }, v(2000), NOW);
-    expect(plan.state).toEqual({ ...before, version: v(2000) });
+    const before = complete();
+    const plan = planChange(before, resync('unreadable message'), v(2000, 0, 1), NOW);
+    expect(plan.state).toEqual({ ...before, revision: 5, version: v(2000, 0, 1), applied: { '0': 1 } });
+    expect(plan.users).toEqual({ kind: 'none' });
     expect(plan.trigger?.reason).toBe('unreadable message');
   });
 });
 
 describe('planChange: snapshots on a known state', () => {
-  it('users added and removed are pending; nothing else changed, no run owed', () => {
-    const plan = planChange(complete(['u1', 'u2']), snapshot(['u2', 'u3']), v(2000), NOW);
-    expect([...plan.pending].sort()).toEqual(['u1', 'u3']);
-    expect(plan).toMatchObject({ added: 1, removed: 1, trigger: null });
-    expect(plan.state.users).toEqual(['u2', 'u3']);
+  it('the whole list replaces the users; nothing else changed, no run owed', () => {
+    const plan = planChange(complete(), snapshot(['u2', 'u3']), v(2000, 1, 4), NOW);
+    expect(plan.users).toEqual({ kind: 'replace', users: ['u2', 'u3'] });
+    expect(plan.state).toMatchObject({ snapshotVersion: v(2000, 1, 4), version: v(2000, 1, 4), applied: { '0': 0, '1': 4 }, revision: 5 });
+    expect(plan.trigger).toBeNull();
   });
 
   it('the first whole snapshot after deltas completes the state and owes a run', () => {
-    const deltas = planChange(planChange(null, add(['u1', 'u2']), v(1), NOW).state, remove(['u2', 'u7']), v(2), NOW).state;
-    expect(deltas).toMatchObject({ users: ['u1'], removed: ['u2', 'u7'], complete: false });
-    const plan = planChange(deltas, snapshot(['u1', 'u5']), v(3), NOW);
-    expect(plan.state).toMatchObject({ users: ['u1', 'u5'], removed: [], complete: true, enabled: true, percentage: 10 });
-    expect(plan.pending).toEqual(['u5']);
+    const deltas = planChange(planChange(null, add(['u1', 'u2']), v(1), NOW).state, remove(['u2', 'u7']), v(2, 0, 1), NOW).state;
+    expect(deltas).toMatchObject({ complete: false, revision: 2 });
+    const plan = planChange(deltas, snapshot(['u1', 'u5']), v(3, 0, 2), NOW);
+    expect(plan.state).toMatchObject({ complete: true, enabled: true, percentage: 10, revision: 3 });
+    expect(plan.users).toEqual({ kind: 'replace', users: ['u1', 'u5'] });
     expect(plan.trigger?.reason).toContain('first whole snapshot');
   });
 
   it('switching on owes a run; switching off does not', () => {
-    const on = planChange(complete(['u1'], { enabled: false }), snapshot(['u1'], { enabled: true }), v(2000), NOW);
+    const on = planChange(complete({ enabled: false }), snapshot(['u1'], { enabled: true }), v(2000), NOW);
     expect(on.trigger?.reason).toBe('the flag was switched on');
-    const off = planChange(complete(['u1'], { enabled: true }), snapshot(['u1'], { enabled: false }), v(2000), NOW);
+    const off = planChange(complete({ enabled: true }), snapshot(['u1'], { enabled: false }), v(2000), NOW);
     expect(off.trigger).toBeNull();
     expect(off.state.enabled).toBe(false);
   });
 
   it('raising the percentage owes a run; lowering it does not', () => {
-    const raised = planChange(complete([], { percentage: 10 }), snapshot([], { percentage: 25 }), v(2000), NOW);
+    const raised = planChange(complete({ percentage: 10 }), snapshot([], { percentage: 25 }), v(2000), NOW);
     expect(raised.trigger?.reason).toBe('the percentage rose from 10% to 25%');
-    const lowered = planChange(complete([], { percentage: 25 }), snapshot([], { percentage: 5 }), v(2000), NOW);
+    const lowered = planChange(complete({ percentage: 25 }), snapshot([], { percentage: 5 }), v(2000), NOW);
     expect(lowered.trigger).toBeNull();
     expect(lowered.state.percentage).toBe(5);
-    const same = planChange(complete([], { percentage: 25 }), snapshot([], { percentage: 25 }), v(2000), NOW);
+    const same = planChange(complete({ percentage: 25 }), snapshot([], { percentage: 25 }), v(2000), NOW);
     expect(same.trigger).toBeNull();
   });
 
   it('a snapshot that does not carry the switch or percentage keeps the known ones; a source without digests keeps the last', () => {
-    const plan = planChange(complete(['u1'], { enabled: true, percentage: 30 }), snapshot(['u1'], { enabled: null, percentage: null, rulesDigest: undefined, bucketingDigest: undefined }), v(2000), NOW);
+    const plan = planChange(complete({ enabled: true, percentage: 30 }), snapshot(['u1'], { enabled: null, percentage: null, rulesDigest: undefined, bucketingDigest: undefined }), v(2000), NOW);
     expect(plan.state).toMatchObject({ enabled: true, percentage: 30, rulesDigest: 'rules-1', bucketingDigest: 'bucketing-1' });
     expect(plan.trigger).toBeNull();
   });
 
   it('bucketing parameters that appear or disappear re-bucket too', () => {
-    const gone = planChange(complete(['u1']), snapshot(['u1'], { bucketingDigest: null }), v(2000), NOW);
+    const gone = planChange(complete(), snapshot(['u1'], { bucketingDigest: null }), v(2000), NOW);
     expect(gone.trigger).toMatchObject({ rebucketing: true });
     expect(gone.state.bucketingDigest).toBeNull();
-    const added = planChange(complete(['u1'], { bucketingDigest: null }), snapshot(['u1'], { bucketingDigest: 'bucketing-1' }), v(2000), NOW);
+    const added = planChange(complete({ bucketingDigest: null }), snapshot(['u1'], { bucketingDigest: 'bucketing-1' }), v(2000), NOW);
     expect(added.trigger).toMatchObject({ rebucketing: true });
-    const none = planChange(complete(['u1'], { bucketingDigest: null }), snapshot(['u1'], { bucketingDigest: null }), v(2000), NOW);
+    const none = planChange(complete({ bucketingDigest: null }), snapshot(['u1'], { bucketingDigest: null }), v(2000), NOW);
     expect(none.trigger).toBeNull();
   });
 
   it('a new rules digest owes a run (segments, groups, rules), not a re-bucketing', () => {
-    const plan = planChange(complete(['u1']), snapshot(['u1'], { rulesDigest: 'rules-2' }), v(2000), NOW);
+    const plan = planChange(complete(), snapshot(['u1'], { rulesDigest: 'rules-2' }), v(2000), NOW);
     expect(plan.trigger).toMatchObject({ rebucketing: false });
     expect(plan.trigger?.reason).toContain('beyond its explicit users');
     expect(plan.state.rulesDigest).toBe('rules-2');
   });
 
   it('a new bucketing digest is a re-bucketing, even with the switch turned off at once', () => {
-    const plan = planChange(complete(['u1']), snapshot(['u1'], { bucketingDigest: 'bucketing-2', enabled: false }), v(2000), NOW);
+    const plan = planChange(complete(), snapshot(['u1'], { bucketingDigest: 'bucketing-2', enabled: false }), v(2000), NOW);
     expect(plan.trigger).toMatchObject({ rebucketing: true });
     expect(plan.trigger?.reason).toContain('bucketing parameters changed');
+  });
+});
+
+describe('isStale', () => {
+  const state = complete({ snapshotVersion: v(500, 1, 20), applied: { '0': 10, '1': 20 } });
+
+  it('nothing stored: nothing is stale', () => {
+    expect(isStale(null, v(0), false)).toBe(false);
+    expect(isStale(null, v(0), true)).toBe(false);
+  });
+
+  it('a change at or below its own partition\'s applied offset is stale (a redelivery, a replay)', () => {
+    expect(isStale(state, v(9999, 0, 10), false)).toBe(true);
+    expect(isStale(state, v(9999, 0, 3), false)).toBe(true);
+    expect(isStale(state, v(9999, 0, 10), true)).toBe(true);
+    expect(isStale(state, v(9999, 0, 11), false)).toBe(false);
+  });
+
+  it('a delta is never stale because another partition is ahead', () => {
+    expect(isStale(state, v(1, 0, 11), false)).toBe(false);
+    expect(isStale(state, v(1, 7, 0), false)).toBe(false);
+  });
+
+  it('a snapshot not newer than the last snapshot is stale, from any partition', () => {
+    expect(isStale(state, v(499, 2, 0), true)).toBe(true);
+    expect(isStale(state, v(500, 0, 11), true)).toBe(true); // same time, lower partition
+    expect(isStale(state, v(500, 2, 0), true)).toBe(false); // same time, higher partition
+    expect(isStale(state, v(501, 0, 11), true)).toBe(false);
   });
 });
 
@@ -176,56 +215,123 @@ class ConflictingStore extends MemoryFeedStore {
   constructor(private conflicts: number) {
     super();
   }
-  override commit(flag: string, commit: LiveStateCommit): Promise<CommitResult> {
+  override commit(flag: string, commit: LiveStateCommit): Promise<CommitOutcome> {
     this.commits += 1;
     if (this.conflicts > 0) {
       this.conflicts -= 1;
-      return Promise.resolve('conflict');
+      return Promise.resolve({ result: 'conflict' });
     }
     return super.commit(flag, commit);
   }
 }
 
+/** Every order of `items`. */
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+}
+
 describe('LiveStateSink over MemoryFeedStore', () => {
-  it('commits the state, the pending users and the trigger together', async () => {
+  it('commits the state, the users, the pending users and the trigger together', async () => {
     const store = new MemoryFeedStore();
     const { sink, emitted, applied } = sinkOn(store);
     await sink.apply(snapshot(['u1', 'u2'], {}, v(100, 0, 1)));
-    expect(await store.read(FLAG)).toMatchObject({ users: ['u1', 'u2'], complete: true, version: v(100, 0, 1) });
-    expect((await store.peekPending(FLAG, 10)).sort()).toEqual(['u1', 'u2']);
+    expect(await store.read(FLAG)).toMatchObject({ revision: 1, complete: true, version: v(100, 0, 1), snapshotVersion: v(100, 0, 1), applied: { '0': 1 } });
+    expect(await store.explicitCount(FLAG)).toBe(2);
+    expect(await membership(store, ['u1', 'u2', 'u3'])).toEqual({ u1: [true, false], u2: [true, false], u3: [false, false] });
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['u1', 'u2']);
     expect((await store.takeTrigger(FLAG))?.reason).toContain('first change');
     expect(emitted).toEqual([{ flag: FLAG, type: 'snapshot', outcome: 'applied', added: 2, removed: 0, rebucketing: false }]);
-    expect(applied).toHaveLength(1);
-    expect(applied[0]).toMatchObject({ outcome: 'applied', trigger: expect.stringContaining('first change') });
+    expect(applied).toEqual([expect.objectContaining({ outcome: 'applied', added: 2, removed: 0, trigger: expect.stringContaining('first change') })]);
   });
 
-  it('a replay of the same message, or an older one, is stale: nothing changes, nothing pending', async () => {
+  it('adds on different partitions are all applied and all pending, whatever order they arrive in', async () => {
+    const adds = [add(['a'], v(300, 0, 10)), add(['b'], v(100, 1, 5)), add(['c'], v(200, 2, 0))];
+    for (const order of permutations(adds)) {
+      const store = new MemoryFeedStore();
+      const { sink, applied } = sinkOn(store);
+      for (const change of order) await sink.apply(change);
+      // The next message of partition 0, older than everything else by its timestamp.
+      await sink.apply(add(['d'], v(50, 0, 11)));
+      expect(applied.map((change) => change.outcome)).toEqual(['applied', 'applied', 'applied', 'applied']);
+      expect(applied.map((change) => change.added)).toEqual([1, 1, 1, 1]);
+      expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['a', 'b', 'c', 'd']);
+      expect(await store.explicitCount(FLAG)).toBe(4);
+      expect(await store.read(FLAG)).toMatchObject({ revision: 4, applied: { '0': 11, '1': 5, '2': 0 } });
+    }
+  });
+
+  it('a redelivered message (same partition, same or lower offset) is stale: nothing changes, nothing pending', async () => {
     const store = new MemoryFeedStore();
-    const { sink, applied } = sinkOn(store);
+    const { sink, applied, emitted } = sinkOn(store);
     await sink.apply(snapshot(['u1'], {}, v(100, 0, 5)));
     await store.settle(FLAG, ['u1']);
     await store.takeTrigger(FLAG);
 
-    await sink.apply(snapshot(['u1'], {}, v(100, 0, 5)));
-    await sink.apply(add(['u2'], v(100, 0, 4)));
-    await sink.apply(remove(['u1'], v(99, 3, 900)));
-    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'stale', 'stale', 'stale']);
-    expect(applied.slice(1).every((change) => change.pending.length === 0 && change.trigger === null)).toBe(true);
-    expect(await store.read(FLAG)).toMatchObject({ users: ['u1'], version: v(100, 0, 5) });
+    await sink.apply(snapshot(['u1', 'x'], {}, v(100, 0, 5)));
+    await sink.apply(add(['u2'], v(900, 0, 5)));
+    await sink.apply(remove(['u1'], v(900, 0, 4)));
+    await sink.apply(resync('again', v(900, 0, 1)));
+    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'stale', 'stale', 'stale', 'stale']);
+    expect(applied.slice(1).every((change) => change.added === 0 && change.removed === 0 && change.trigger === null)).toBe(true);
+    expect(emitted[1]).toEqual({ flag: FLAG, type: 'snapshot', outcome: 'stale', added: 0, removed: 0, rebucketing: false });
+    expect(await store.read(FLAG)).toMatchObject({ revision: 1, version: v(100, 0, 5), applied: { '0': 5 } });
+    expect(await membership(store, ['u1', 'u2', 'x'])).toEqual({ u1: [true, false], u2: [false, false], x: [false, false] });
     expect(await store.pendingSize(FLAG)).toBe(0);
     expect(await store.peekTrigger(FLAG)).toBeNull();
+    // The next offset of the partition applies.
+    await sink.apply(add(['u2'], v(90, 0, 6)));
+    expect(applied.at(-1)).toMatchObject({ outcome: 'applied', added: 1 });
   });
 
-  it('orders by time, then partition, then offset', async () => {
+  it('an older snapshot from another partition is stale; a newer one applies; deltas behind it still apply', async () => {
     const store = new MemoryFeedStore();
     const { sink, applied } = sinkOn(store);
-    await sink.apply(add(['a'], v(100, 1, 10)));
-    await sink.apply(add(['b'], v(100, 1, 11))); // later offset: applied
-    await sink.apply(add(['c'], v(100, 2, 0))); // higher partition, same time: applied
-    await sink.apply(add(['d'], v(100, 0, 999))); // lower partition, same time: stale
-    await sink.apply(add(['e'], v(101, 0, 0))); // later time: applied
-    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'applied', 'applied', 'stale', 'applied']);
-    expect((await store.read(FLAG))?.users).toEqual(['a', 'b', 'c', 'e']);
+    await sink.apply(snapshot(['u1'], {}, v(200, 1, 5)));
+    await sink.apply(snapshot(['u2'], {}, v(150, 0, 9)));
+    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'stale']);
+    expect(await membership(store, ['u1', 'u2'])).toEqual({ u1: [true, false], u2: [false, false] });
+    // A delta on another partition, behind the snapshot in time, is not stale.
+    await sink.apply(add(['u4'], v(100, 2, 1)));
+    await sink.apply(snapshot(['u3'], {}, v(250, 0, 10)));
+    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'stale', 'applied', 'applied']);
+    expect(await store.read(FLAG)).toMatchObject({ snapshotVersion: v(250, 0, 10), applied: { '0': 10, '1': 5, '2': 1 } });
+    expect(await membership(store, ['u1', 'u3', 'u4'])).toEqual({ u1: [false, false], u3: [true, false], u4: [false, false] });
+  });
+
+  it('a replace snapshot pends exactly the users it added and removed, and reports their counts', async () => {
+    const store = new MemoryFeedStore();
+    const { sink, applied, emitted } = sinkOn(store);
+    await sink.apply(snapshot(['u1', 'u2', 'u3'], {}, v(100)));
+    await store.settle(FLAG, await store.peekPending(FLAG, 10));
+    await store.takeTrigger(FLAG);
+    await sink.apply(snapshot(['u2', 'u3', 'u4', 'u5', 'u5'], {}, v(101, 0, 1)));
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['u1', 'u4', 'u5']);
+    expect(applied[1]).toMatchObject({ outcome: 'applied', added: 2, removed: 1, trigger: null });
+    expect(emitted[1]).toEqual({ flag: FLAG, type: 'snapshot', outcome: 'applied', added: 2, removed: 1, rebucketing: false });
+    expect(await store.explicitCount(FLAG)).toBe(4);
+    expect(await membership(store, ['u1', 'u4'])).toEqual({ u1: [false, false], u4: [true, false] });
+  });
+
+  it('a commit the store holds is reported held, with its counts, and changes nothing', async () => {
+    /** A store that holds any replace removing more than one user (the sink itself sets no limit). */
+    class GuardedStore extends MemoryFeedStore {
+      override commit(flag: string, commit: LiveStateCommit): Promise<CommitOutcome> {
+        return super.commit(flag, { ...commit, maxRemoved: 1 });
+      }
+    }
+    const store = new GuardedStore();
+    const { sink, applied, emitted } = sinkOn(store);
+    await sink.apply(snapshot(['u1', 'u2', 'u3'], {}, v(100)));
+    await store.settle(FLAG, await store.peekPending(FLAG, 10));
+    await store.takeTrigger(FLAG);
+    await sink.apply(snapshot(['u3', 'u4'], { bucketingDigest: 'bucketing-2' }, v(101, 0, 1)));
+    expect(applied[1]).toMatchObject({ outcome: 'held', added: 1, removed: 2, trigger: null, rebucketing: false });
+    expect(emitted[1]).toEqual({ flag: FLAG, type: 'snapshot', outcome: 'held', added: 1, removed: 2, rebucketing: false });
+    expect(await store.read(FLAG)).toMatchObject({ revision: 1, version: v(100), bucketingDigest: 'bucketing-1' });
+    expect(await store.explicitCount(FLAG)).toBe(3);
+    expect(await store.pendingSize(FLAG)).toBe(0);
+    expect(await store.peekTrigger(FLAG)).toBeNull();
   });
 
   it('a commit that meets a conflict reads again and retries', async () => {
@@ -233,31 +339,40 @@ describe('LiveStateSink over MemoryFeedStore', () => {
     const { sink, applied } = sinkOn(store);
     await sink.apply(add(['u1'], v(100)));
     expect(store.commits).toBe(2);
-    expect(applied).toEqual([expect.objectContaining({ outcome: 'applied', pending: ['u1'] })]);
+    expect(applied).toEqual([expect.objectContaining({ outcome: 'applied', added: 1 })]);
     expect(await store.pendingSize(FLAG)).toBe(1);
   });
 
-  it('a real concurrent write between read and commit is a conflict, retried on the new state', async () => {
+  it('a real concurrent write between read and commit (another revision) is a conflict, retried on the new state', async () => {
     // Another process commits right after this sink's first read: the sink's first commit conflicts.
     class RacingStore extends MemoryFeedStore {
-      private raced = false;
+      outcomes: CommitOutcome[] = [];
+      armed = false;
       override async read(flag: string): Promise<LiveFlagState | null> {
         const state = await super.read(flag);
-        if (!this.raced) {
-          this.raced = true;
-          const other = planChange(state, add(['u2']), v(150), NOW);
-          expect(await this.commit(flag, { state: other.state, base: state?.version ?? null, pending: other.pending, trigger: null })).toBe('applied');
+        if (this.armed) {
+          this.armed = false;
+          const other = planChange(state, add(['u2']), v(150, 1, 0), NOW);
+          expect(await super.commit(flag, { state: other.state, base: state?.revision ?? 0, users: other.users, trigger: null, maxRemoved: null })).toEqual({ result: 'applied', added: 1, removed: 0 });
         }
         return state;
       }
+      override async commit(flag: string, commit: LiveStateCommit): Promise<CommitOutcome> {
+        const outcome = await super.commit(flag, commit);
+        this.outcomes.push(outcome);
+        return outcome;
+      }
     }
     const store = new RacingStore();
-    await store.commit(FLAG, { state: complete(['u1'], { version: v(100) }), base: null, pending: [], trigger: null });
     const { sink, applied } = sinkOn(store);
-    await sink.apply(add(['u3'], v(200)));
+    await sink.apply(snapshot(['u1'], {}, v(100)));
+    store.armed = true;
+    await sink.apply(add(['u3'], v(200, 0, 1)));
+    expect(store.outcomes.map((outcome) => outcome.result)).toEqual(['applied', 'conflict', 'applied']); // the snapshot, then the add's two attempts
     // Both writes survive: the retry planned from the state holding u2.
-    expect((await store.read(FLAG))?.users).toEqual(['u1', 'u2', 'u3']);
-    expect(applied).toEqual([expect.objectContaining({ outcome: 'applied', pending: ['u3'] })]);
+    expect(await store.read(FLAG)).toMatchObject({ revision: 3, applied: { '0': 1, '1': 0 } });
+    expect(await membership(store, ['u1', 'u2', 'u3'])).toEqual({ u1: [true, false], u2: [true, false], u3: [true, false] });
+    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'applied']);
   });
 
   it('gives up, retryably, when every attempt conflicts', async () => {
@@ -266,6 +381,7 @@ describe('LiveStateSink over MemoryFeedStore', () => {
     await expect(sink.apply(add(['u1'], v(100)))).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE', retryable: true });
     expect(store.commits).toBe(20);
     expect(applied).toEqual([]);
+    expect(await store.read(FLAG)).toBeNull();
   });
 
   it('switching off and lowering the percentage leave no trigger; raising it sets one', async () => {
@@ -273,11 +389,14 @@ describe('LiveStateSink over MemoryFeedStore', () => {
     const { sink, applied } = sinkOn(store);
     await sink.apply(snapshot(['u1'], { enabled: true, percentage: 20 }, v(100)));
     await store.takeTrigger(FLAG);
-    await sink.apply(snapshot(['u1'], { enabled: true, percentage: 5 }, v(101)));
-    await sink.apply(snapshot(['u1'], { enabled: false, percentage: 5 }, v(102)));
+    await sink.apply(snapshot(['u1'], { enabled: true, percentage: 5 }, v(101, 0, 1)));
+    await sink.apply(snapshot(['u1'], { enabled: false, percentage: 5 }, v(102, 0, 2)));
     expect(await store.peekTrigger(FLAG)).toBeNull();
-    expect(applied.slice(1).map((change) => change.trigger)).toEqual([null, null]);
-    await sink.apply(snapshot(['u1'], { enabled: false, percentage: 50 }, v(103)));
+    expect(applied.slice(1).map((change) => [change.outcome, change.trigger])).toEqual([
+      ['applied', null],
+      ['applied', null],
+    ]);
+    await sink.apply(snapshot(['u1'], { enabled: false, percentage: 50 }, v(103, 0, 3)));
     expect(await store.peekTrigger(FLAG)).toMatchObject({ reason: 'the percentage rose from 5% to 50%', rebucketing: false });
   });
 
@@ -286,92 +405,150 @@ describe('LiveStateSink over MemoryFeedStore', () => {
     const { sink, emitted } = sinkOn(store);
     await sink.apply(snapshot(['u1'], {}, v(100)));
     await store.takeTrigger(FLAG);
-    await sink.apply(snapshot(['u1'], { bucketingDigest: 'bucketing-2' }, v(101)));
+    await sink.apply(snapshot(['u1'], { bucketingDigest: 'bucketing-2' }, v(101, 0, 1)));
     expect(emitted[1]).toEqual({ flag: FLAG, type: 'snapshot', outcome: 'applied', added: 0, removed: 0, rebucketing: true });
     expect(await store.takeTrigger(FLAG)).toMatchObject({ rebucketing: true });
   });
 
-  it('adds of users already present leave nothing pending after the drain settled them', async () => {
+  it('every user an add names is pending again, even one already explicit (the drain decides)', async () => {
     const store = new MemoryFeedStore();
-    const { sink } = sinkOn(store);
+    const { sink, applied } = sinkOn(store);
     await sink.apply(snapshot(['u1', 'u2'], {}, v(100)));
     await store.settle(FLAG, await store.peekPending(FLAG, 10));
-    await sink.apply(add(['u2', 'u1'], v(101)));
-    expect(await store.pendingSize(FLAG)).toBe(0);
-    await sink.apply(add(['u2', 'u3'], v(102)));
-    expect(await store.peekPending(FLAG, 10)).toEqual(['u3']);
+    await sink.apply(add(['u2', 'u3', 'u3'], v(101, 0, 1)));
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['u2', 'u3']);
+    expect(applied[1]).toMatchObject({ outcome: 'applied', added: 2, removed: 0 });
+    expect(await store.explicitCount(FLAG)).toBe(3);
   });
 
-  it('a snapshot after deltas: the removes remembered until then, the state complete after', async () => {
+  it('removes while incomplete are remembered until a whole snapshot; a later add takes one back out', async () => {
     const store = new MemoryFeedStore();
     const { sink } = sinkOn(store);
-    await sink.apply(remove(['u5'], v(100)));
-    expect(await store.read(FLAG)).toMatchObject({ complete: false, removed: ['u5'], users: [] });
-    await sink.apply(add(['u6'], v(101)));
-    await sink.apply(snapshot(['u6', 'u7'], {}, v(102)));
-    expect(await store.read(FLAG)).toMatchObject({ complete: true, removed: [], users: ['u6', 'u7'] });
-    expect((await store.peekPending(FLAG, 10)).sort()).toEqual(['u5', 'u6', 'u7']);
+    await sink.apply(remove(['u5', 'u8'], v(100)));
+    expect(await store.read(FLAG)).toMatchObject({ complete: false });
+    expect(await membership(store, ['u5', 'u8'])).toEqual({ u5: [false, true], u8: [false, true] });
+    await sink.apply(add(['u6', 'u8'], v(101, 0, 1)));
+    expect(await membership(store, ['u6', 'u8'])).toEqual({ u6: [true, false], u8: [true, false] });
+    await sink.apply(snapshot(['u6', 'u7'], {}, v(102, 0, 2)));
+    expect(await store.read(FLAG)).toMatchObject({ complete: true });
+    expect(await membership(store, ['u5', 'u6', 'u7', 'u8'])).toEqual({ u5: [false, false], u6: [true, false], u7: [true, false], u8: [false, false] });
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['u5', 'u6', 'u7', 'u8']);
     expect((await store.peekTrigger(FLAG))?.reason).toContain('first whole snapshot');
+    // Complete now: a remove is not remembered.
+    await sink.apply(remove(['u6'], v(103, 0, 3)));
+    expect(await membership(store, ['u6'])).toEqual({ u6: [false, false] });
   });
 
-  it('changes without a version are ordered by arrival, even within one millisecond', async () => {
+  it('changes without a version are applied in arrival order (partition -1), even within one millisecond', async () => {
     const store = new MemoryFeedStore();
     const { sink, applied } = sinkOn(store, () => NOW); // a clock that does not move
     await sink.apply(add(['u1']));
     await sink.apply(add(['u2']));
     await sink.apply(remove(['u1']));
-    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'applied', 'applied']);
-    expect((await store.read(FLAG))?.users).toEqual(['u2']);
+    await sink.apply(snapshot(['u2', 'u3']));
+    await sink.apply(snapshot(['u4']));
+    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(await store.read(FLAG)).toMatchObject({ revision: 5, version: v(NOW.getTime(), -1, 5), snapshotVersion: v(NOW.getTime(), -1, 5), applied: { '-1': 5 } });
+    expect(await membership(store, ['u1', 'u2', 'u3', 'u4'])).toEqual({ u1: [false, false], u2: [false, false], u3: [false, false], u4: [true, false] });
   });
 
   it('a change without a version applies after a stored version from a clock ahead of ours', async () => {
     const store = new MemoryFeedStore();
     const { sink, applied } = sinkOn(store, () => NOW);
-    await sink.apply(add(['u1'], v(NOW.getTime() + 60_000, 3, 7)));
+    const ahead = NOW.getTime() + 60_000;
+    await sink.apply(snapshot(['u1'], {}, v(ahead, 3, 7)));
     await sink.apply(remove(['u1']));
-    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'applied']);
-    expect(await store.read(FLAG)).toMatchObject({ users: [], version: v(NOW.getTime() + 60_000, 3, 8) });
+    await sink.apply(snapshot(['u2']));
+    expect(applied.map((change) => change.outcome)).toEqual(['applied', 'applied', 'applied']);
+    expect(await store.read(FLAG)).toMatchObject({ applied: { '3': 7, '-1': 2 }, version: { partition: -1, offset: 2 } });
+    expect(await membership(store, ['u1', 'u2'])).toEqual({ u1: [false, false], u2: [true, false] });
   });
 });
 
 describe('MemoryFeedStore.commit', () => {
-  const state = (version: LiveVersion) => complete([], { version });
+  const state = (revision: number) => complete({ revision });
+  const commit = (base: number, users: UsersChange = { kind: 'none' }, extra: Partial<LiveStateCommit> = {}): LiveStateCommit => ({ state: state(base + 1), base, users, trigger: null, maxRemoved: null, ...extra });
 
-  it('refuses a base that is not the stored version, and a base when nothing is stored', async () => {
+  it('refuses a base that is not the stored revision (0 when nothing is stored), and writes nothing then', async () => {
     const store = new MemoryFeedStore();
-    expect(await store.commit(FLAG, { state: state(v(100)), base: v(50), pending: [], trigger: null })).toBe('conflict');
-    expect(await store.commit(FLAG, { state: state(v(100)), base: null, pending: ['x'], trigger: null })).toBe('applied');
-    expect(await store.commit(FLAG, { state: state(v(200)), base: null, pending: [], trigger: null })).toBe('conflict');
-    expect(await store.commit(FLAG, { state: state(v(200)), base: v(100, 0, 1), pending: [], trigger: null })).toBe('conflict');
-    expect(await store.commit(FLAG, { state: state(v(200)), base: v(100), pending: [], trigger: null })).toBe('applied');
+    const trigger = { reason: 'r', rebucketing: false, at: '' };
+    expect(await store.commit(FLAG, commit(3, { kind: 'add', users: ['x'] }, { trigger }))).toEqual({ result: 'conflict' });
+    expect(await store.read(FLAG)).toBeNull();
+    expect(await store.pendingSize(FLAG)).toBe(0);
+    expect(await store.explicitCount(FLAG)).toBe(0);
+    expect(await store.peekTrigger(FLAG)).toBeNull();
+    expect(await store.commit(FLAG, commit(0, { kind: 'add', users: ['x'] }))).toEqual({ result: 'applied', added: 1, removed: 0 });
+    expect(await store.commit(FLAG, commit(0))).toEqual({ result: 'conflict' });
+    expect(await store.commit(FLAG, commit(2))).toEqual({ result: 'conflict' });
+    expect(await store.commit(FLAG, commit(1))).toEqual({ result: 'applied', added: 0, removed: 0 });
+    expect((await store.read(FLAG))?.revision).toBe(2);
   });
 
-  it('says stale before conflict, and writes nothing either way', async () => {
+  it('a replace removing more than maxRemoved is held: nothing changed, the counts reported', async () => {
     const store = new MemoryFeedStore();
-    await store.commit(FLAG, { state: state(v(100)), base: null, pending: [], trigger: null });
-    expect(await store.commit(FLAG, { state: state(v(100)), base: v(1), pending: ['x'], trigger: { reason: 'r', rebucketing: false, at: '' } })).toBe('stale');
+    await store.commit(FLAG, commit(0, { kind: 'replace', users: ['u1', 'u2', 'u3'] }));
+    await store.settle(FLAG, ['u1', 'u2', 'u3']);
+    const trigger = { reason: 'r', rebucketing: true, at: '' };
+    expect(await store.commit(FLAG, commit(1, { kind: 'replace', users: ['u3', 'u4'] }, { maxRemoved: 1, trigger }))).toEqual({ result: 'held', added: 1, removed: 2 });
+    expect((await store.read(FLAG))?.revision).toBe(1);
+    expect(await membership(store, ['u1', 'u2', 'u3', 'u4'])).toEqual({ u1: [true, false], u2: [true, false], u3: [true, false], u4: [false, false] });
     expect(await store.pendingSize(FLAG)).toBe(0);
     expect(await store.peekTrigger(FLAG)).toBeNull();
+    // At the limit it applies.
+    expect(await store.commit(FLAG, commit(1, { kind: 'replace', users: ['u2', 'u3', 'u4'] }, { maxRemoved: 1 }))).toEqual({ result: 'applied', added: 1, removed: 1 });
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['u1', 'u4']);
+  });
+
+  it('replace-staged: the users staged (in several calls) become the explicit users, the stage is used up', async () => {
+    const store: FeedStore = new MemoryFeedStore();
+    await store.commit(FLAG, commit(0, { kind: 'add', users: ['u1', 'u2'] }));
+    await store.commit(FLAG, commit(1, { kind: 'remove', users: ['u9'], remember: true }));
+    await store.settle(FLAG, ['u1', 'u2', 'u9']);
+    await store.stage(FLAG, 'load-1', ['u2', 'u3'], 60);
+    await store.stage(FLAG, 'load-1', ['u4'], 60);
+    await store.stage(FLAG, 'other', ['u7'], 60);
+    expect(await store.commit(FLAG, commit(2, { kind: 'replace-staged', stage: 'load-1', count: 3 }))).toEqual({ result: 'applied', added: 2, removed: 1 });
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['u1', 'u3', 'u4']);
+    expect(await membership(store, ['u1', 'u2', 'u3', 'u4', 'u7', 'u9'])).toEqual({ u1: [false, false], u2: [true, false], u3: [true, false], u4: [true, false], u7: [false, false], u9: [false, false] });
+    // The stage is gone: replacing from it again is refused, not a replace with nothing.
+    expect(await store.commit(FLAG, commit(3, { kind: 'replace-staged', stage: 'load-1', count: 3 }))).toEqual({ result: 'stage-lost' });
+    expect(await store.explicitCount(FLAG)).toBe(3);
+    // A dropped stage is gone too.
+    await store.dropStage(FLAG, 'other');
+    expect(await store.commit(FLAG, commit(3, { kind: 'replace-staged', stage: 'other', count: 1 }))).toEqual({ result: 'stage-lost' });
+  });
+
+  it('add takes users out of the removed set; remove remembers them only when asked', async () => {
+    const store = new MemoryFeedStore();
+    expect(await store.commit(FLAG, commit(0, { kind: 'remove', users: ['a', 'b'], remember: true }))).toEqual({ result: 'applied', added: 0, removed: 2 });
+    expect(await store.commit(FLAG, commit(1, { kind: 'add', users: ['a', 'c'] }))).toEqual({ result: 'applied', added: 2, removed: 0 });
+    expect(await store.commit(FLAG, commit(2, { kind: 'remove', users: ['c'], remember: false }))).toEqual({ result: 'applied', added: 0, removed: 1 });
+    expect(await membership(store, ['a', 'b', 'c'])).toEqual({ a: [true, false], b: [false, true], c: [false, false] });
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['a', 'b', 'c']);
   });
 
   it('keeps a pending trigger when a later commit owes none; restoreTrigger never overwrites a newer one', async () => {
     const store = new MemoryFeedStore();
     const first = { reason: 'first', rebucketing: false, at: 'a' };
-    await store.commit(FLAG, { state: state(v(100)), base: null, pending: [], trigger: first });
-    await store.commit(FLAG, { state: state(v(101)), base: v(100), pending: [], trigger: null });
+    await store.commit(FLAG, commit(0, { kind: 'none' }, { trigger: first }));
+    await store.commit(FLAG, commit(1));
     expect(await store.takeTrigger(FLAG)).toEqual(first);
     expect(await store.takeTrigger(FLAG)).toBeNull();
     const second = { reason: 'second', rebucketing: true, at: 'b' };
-    await store.commit(FLAG, { state: state(v(102)), base: v(101), pending: [], trigger: second });
+    await store.commit(FLAG, commit(2, { kind: 'none' }, { trigger: second }));
     await store.restoreTrigger(FLAG, first);
     expect(await store.takeTrigger(FLAG)).toEqual(second);
   });
 
   it('hands out copies: changing what read returned changes nothing stored', async () => {
     const store = new MemoryFeedStore();
-    await store.commit(FLAG, { state: state(v(100)), base: null, pending: [], trigger: null });
+    const stored = state(1);
+    await store.commit(FLAG, { ...commit(0), state: stored });
+    stored.applied['9'] = 99;
     const read = (await store.read(FLAG)) as LiveFlagState;
-    read.users.push('intruder');
-    expect((await store.read(FLAG))?.users).toEqual([]);
+    read.applied['7'] = 1;
+    read.revision = 42;
+    expect(await store.read(FLAG)).toMatchObject({ revision: 1, applied: { '0': 0 } });
+    expect((await store.read(FLAG))?.applied).toEqual({ '0': 0 });
   });
 });

@@ -44,6 +44,8 @@ export interface FeedStatus {
 }
 
 const IDLE_MS = 1000;
+/** The process's drain queue (see drainOnce). */
+let draining: Promise<void> = Promise.resolve();
 const BACKOFF_MAX_MS = 30_000;
 
 /**
@@ -62,7 +64,6 @@ export class FeedRunner {
   private lastAgreement: FeedStatus['lastAgreement'] = null;
   private readonly drained = { passes: 0, users: 0, sent: 0, unsettledPasses: 0 };
   private error: string | null = null;
-  private draining: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly runtime: Runtime,
@@ -79,11 +80,11 @@ export class FeedRunner {
     });
     const stopping = AbortSignal.any([signal, this.stopper.signal]);
     const onAgreement = (agreement: ShadowAgreement): void => {
-      if (agreement.feed === this.strategy.name) this.lastAgreement = { ...agreement, at: new Date().toISOString() };
+      if (agreement.feed.split('+').includes(this.strategy.name)) this.lastAgreement = { ...agreement, at: new Date().toISOString() };
     };
     events.on('feed:agreement', onAgreement);
     stopping.addEventListener('abort', () => events.off('feed:agreement', onAgreement), { once: true });
-    this.handle = this.strategy.start(this.runtime, sink, stopping, { readOnly: this.options.dryRun, untilEnd: this.options.untilEnd, onChange: this.options.onChange });
+    this.handle = this.strategy.start(this.runtime, sink, stopping, { readOnly: this.options.dryRun, untilEnd: this.options.untilEnd, onChange: this.options.onChange, leading: () => this.leading });
     this.loop = this.work(stopping);
   }
 
@@ -181,10 +182,13 @@ export class FeedRunner {
     }
   }
 
-  /** One pass at a time in this process (the loop and drainAll), so no user is sent twice by it. */
+  /**
+   * One pass at a time in this process — the loop's and drainAll's, and those of every feed's
+   * runner, which share the pending set — so no user is sent twice by it.
+   */
   private drainOnce(signal?: AbortSignal): Promise<DrainPass | null> {
-    const pass = this.draining.then(() => this.drainPass(signal));
-    this.draining = pass.then(
+    const pass = draining.then(() => this.drainPass(signal));
+    draining = pass.then(
       () => undefined,
       () => undefined,
     );

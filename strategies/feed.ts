@@ -50,6 +50,8 @@ export interface FeedStartOptions {
   readOnly?: boolean;
   /** Stop, as `stopped`, once what the source held at start is applied (watch --until-end). */
   untilEnd?: boolean;
+  /** Whether this replica leads: a source without a consumer group (the bucket) reads on the leader only. */
+  leading?: () => boolean;
   /** Told of each change once applied, with where in the source it was (watch prints them). */
   onChange?: (change: FeedChange, at: { partition: number; offset: string }) => void;
 }

@@ -1,17 +1,18 @@
 import { FfError } from '../src/errors.js';
 import { kafkaTopicStrategy } from './kafka-topic.js';
 import { pollingStrategy } from './polling.js';
+import { s3BucketStrategy } from './s3-bucket.js';
 import { reconcileStrategy } from './reconcile.js';
 import type { FeedStrategy, OneShotStrategy, Strategy } from './types.js';
 
-export { KAFKA_TOPIC, POLLING, RECONCILE } from './names.js';
+export { KAFKA_TOPIC, POLLING, RECONCILE, S3_BUCKET } from './names.js';
 
 /**
  * Every strategy the daemon and the CLI know. They take theirs from here by name
  * (daemon.strategy; POLLING for `detect`, RECONCILE for `reconcile` and its schedule) and import
  * no strategy module themselves.
  */
-export const strategies: readonly Strategy[] = [pollingStrategy, reconcileStrategy, kafkaTopicStrategy];
+export const strategies: readonly Strategy[] = [pollingStrategy, reconcileStrategy, kafkaTopicStrategy, s3BucketStrategy];
 
 export function findStrategy(name: string, registry: readonly Strategy[] = strategies): Strategy | undefined {
   return registry.find((strategy) => strategy.name === name);

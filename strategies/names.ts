@@ -6,3 +6,4 @@
 export const POLLING = 'polling';
 export const RECONCILE = 'reconcile';
 export const KAFKA_TOPIC = 'kafka-topic';
+export const S3_BUCKET = 's3-bucket';

@@ -7,7 +7,7 @@ import type { Runtime } from '../src/runtime/runtime.js';
 import { underRunLock } from './run-lock.js';
 import type { StateStore } from '../src/state/types.js';
 import { forgetPolicyFor } from './forget-policy.js';
-import { KAFKA_TOPIC, POLLING } from './names.js';
+import { KAFKA_TOPIC, POLLING, S3_BUCKET } from './names.js';
 import { ShadowComparison } from './shadow-report.js';
 import { liveStateChecker } from '../src/feeds/live-checker.js';
 import { errorMessage } from '../src/errors.js';
@@ -57,13 +57,15 @@ async function lagGate(runtime: Runtime): Promise<string | null> {
 async function detect(runtime: Runtime, store: StateStore, rulesChecker: FlagChecker, request: RunRequest, signal: AbortSignal | undefined): Promise<RunSummary> {
   const { config, logger } = runtime;
   const { dryRun } = request;
-  const feed = config.strategies.kafkaTopic;
-  // A feed beside polling: its live state may replace the rules file's users, switch and percentage,
-  // and in shadow mode each run reports how the feed's findings compare with its own.
-  // Only a shared (Valkey) feed store holds what a feed found; a file-backed CLI run has none.
-  const feedStore = feed.enabled && config.state.valkeyUrl !== null ? await runtime.openFeedStore(false) : undefined;
-  const checker = feedStore && feed.pollingUsesLiveState ? liveStateChecker(rulesChecker, await feedStore.read(config.flag), feedStore) : rulesChecker;
-  const comparison = feedStore && feed.shadow && !dryRun ? new ShadowComparison(await runtime.openSink(dryRun), feedStore, config.flag, KAFKA_TOPIC) : undefined;
+  const { kafkaTopic, s3Bucket } = config.strategies;
+  // Feeds beside polling: their live state may replace the rules file's users, switch and
+  // percentage, and in shadow mode each run reports how the feeds' findings compare with its own
+  // (they share one shadow record). Only a shared (Valkey) feed store holds what a feed found; a
+  // file-backed CLI run has none.
+  const shadowFeeds = [kafkaTopic.enabled && kafkaTopic.shadow ? KAFKA_TOPIC : null, s3Bucket.enabled && s3Bucket.shadow ? S3_BUCKET : null].filter((name): name is string => name !== null);
+  const feedStore = (kafkaTopic.enabled || s3Bucket.enabled) && config.state.valkeyUrl !== null ? await runtime.openFeedStore(false) : undefined;
+  const checker = feedStore && kafkaTopic.pollingUsesLiveState ? liveStateChecker(rulesChecker, await feedStore.read(config.flag), feedStore) : rulesChecker;
+  const comparison = feedStore && shadowFeeds.length > 0 && !dryRun ? new ShadowComparison(await runtime.openSink(dryRun), feedStore, config.flag, shadowFeeds.join('+')) : undefined;
   const sink = comparison ?? (await runtime.openSink(dryRun));
   const source = await runtime.openCandidateSource();
   const summary = await runDetection(

@@ -144,8 +144,17 @@ common(watch.command('kafka'))
   .option('--dry-run', 'change nothing shared: a consumer group of its own, no offset committed, nothing sent or recorded')
   .option('--until-end', 'exit, with a summary line, once what the topic held at start is applied and its pending users drained')
   .action(async (flags) => {
-    const { watchKafkaCommand } = await import('./watch.js');
-    process.exitCode = await watchKafkaCommand(flags);
+    const { watchCommand } = await import('./watch.js');
+    process.exitCode = await watchCommand('kafka', flags);
+  });
+
+common(watch.command('s3'))
+  .description('follow the flag bucket (strategies.s3Bucket): each snapshot applied, each user enqueued or (shadow, --dry-run) that would be')
+  .option('--dry-run', 'change nothing shared: the feed\'s state in this process, nothing sent or recorded')
+  .option('--once', 'one listing cycle, then drain its pending users and exit with a summary line')
+  .action(async (flags) => {
+    const { watchCommand } = await import('./watch.js');
+    process.exitCode = await watchCommand('s3', flags);
   });
 
 common(program.command('status'))

@@ -3,7 +3,7 @@ import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE } from '../errors.js';
 import type { FeedChange } from '../feeds/changes.js';
 import { createLogger } from '../logger.js';
 import { Runtime } from '../runtime/runtime.js';
-import { feedStrategy, KAFKA_TOPIC } from '../../strategies/index.js';
+import { feedStrategy, KAFKA_TOPIC, S3_BUCKET } from '../../strategies/index.js';
 import { FeedRunner } from '../../strategies/feed-runner.js';
 import { overridesFrom } from './options.js';
 import { writeLine } from './output.js';
@@ -14,27 +14,38 @@ export interface WatchFlags {
   stateFile?: string;
   logLevel?: string;
   dryRun?: boolean;
+  /** kafka: stop at the end of what the topic held at start. */
   untilEnd?: boolean;
+  /** s3: one listing cycle. */
+  once?: boolean;
 }
+
+const SOURCES = {
+  kafka: { strategy: KAFKA_TOPIC, setting: 'strategies.kafkaTopic', investigate: 'investigate kafka' },
+  s3: { strategy: S3_BUCKET, setting: 'strategies.s3Bucket', investigate: 'investigate s3' },
+} as const;
 
 /** Users printed per change line at most (the count is always whole). */
 const USERS_SHOWN = 100;
 
 /**
- * `ff-detector watch kafka`: the topic feed in the foreground, for trials. Stdout is NDJSON: one
- * line per change applied, one per user enqueued (or, in shadow mode and with --dry-run, that
- * would be), one per full run owed, and a summary line last. --dry-run changes nothing shared: a
- * consumer group of its own, no offset committed, the feed's state in this process. --until-end
- * stops once the topic's content at start is applied and the pending users it made are drained.
+ * `ff-detector watch kafka|s3`: a feed in the foreground, for trials. Stdout is NDJSON: one line
+ * per change applied, one per user enqueued (or, in shadow mode and with --dry-run, that would
+ * be), one per full run owed, and a summary line last. --dry-run changes nothing shared (kafka: a
+ * consumer group of its own, no offset committed; both: the feed's state in this process).
+ * kafka --until-end stops once the topic's content at start is applied; s3 --once after one
+ * listing cycle; both once the pending users they made are drained.
  */
-export async function watchKafkaCommand(flags: WatchFlags): Promise<number> {
+export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFlags): Promise<number> {
   const logger = createLogger(flags.logLevel);
   const config = loadConfig({ configPath: flags.config ?? process.env.FF_DETECTOR_CONFIG, overrides: overridesFrom({ ...flags }) });
-  const feed = config.strategies.kafkaTopic;
-  if (!feed.mapping) {
-    process.stderr.write('ff-detector watch kafka: strategies.kafkaTopic.mapping is not set (run `ff-detector investigate kafka --format json` and copy its mapping)\n');
+  const { strategy, setting, investigate } = SOURCES[source];
+  const feed = source === 'kafka' ? config.strategies.kafkaTopic : config.strategies.s3Bucket;
+  if (!feed.mapping || (source === 's3' && config.strategies.s3Bucket.bucket === null)) {
+    process.stderr.write(`ff-detector watch ${source}: ${setting}.mapping${source === 's3' ? ' and .bucket are' : ' is'} not set (run \`ff-detector ${investigate} --format json\` and copy its mapping)\n`);
     return EXIT_USAGE;
   }
+  const untilEnd = source === 'kafka' ? (flags.untilEnd ?? false) : (flags.once ?? false);
   const dryRun = flags.dryRun ?? false;
   const runtime = new Runtime(config, logger);
   const out = process.stdout;
@@ -43,10 +54,10 @@ export async function watchKafkaCommand(flags: WatchFlags): Promise<number> {
   const startedAt = Date.now();
   const wouldOnly = dryRun || feed.shadow;
   const store = await runtime.openFeedStore(dryRun);
-  const runner = new FeedRunner(runtime, feedStrategy(KAFKA_TOPIC, 'watch kafka'), store, {
+  const runner = new FeedRunner(runtime, feedStrategy(strategy, `watch ${source}`), store, {
     shadow: feed.shadow,
     dryRun,
-    untilEnd: flags.untilEnd ?? false,
+    untilEnd,
     debounceMs: feed.debounceSeconds * 1000,
     onChange: (change, at) => {
       counts.changes += 1;
@@ -70,7 +81,7 @@ export async function watchKafkaCommand(flags: WatchFlags): Promise<number> {
   try {
     runner.start(interrupt.signal);
     runner.setLeading(true);
-    if (flags.untilEnd) {
+    if (untilEnd) {
       await Promise.race([runner.ended, new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }))]);
       if (!interrupt.signal.aborted) drained = await runner.drainAll(interrupt.signal);
     } else {
@@ -81,7 +92,7 @@ export async function watchKafkaCommand(flags: WatchFlags): Promise<number> {
     // A full run owed and not yet due (debounced) when the watch ends: the daemon's leader starts it.
     if (status.runOwed) print({ type: 'run-owed', reason: status.runOwed.reason, rebucketing: status.runOwed.rebucketing, at: status.runOwed.at, pending: true });
     const failed = status.health.state === 'failed' || !drained;
-    await writeLine(out, JSON.stringify({ type: 'summary', feed: KAFKA_TOPIC, dryRun, shadow: feed.shadow, state: status.health.state, error: status.health.error ?? status.error, ...counts, runOwed: status.runOwed?.reason ?? null, pendingLeft: status.pending, messages: (status.details as { messages?: unknown } | null)?.messages ?? null, durationMs: Date.now() - startedAt }));
+    await writeLine(out, JSON.stringify({ type: 'summary', feed: strategy, dryRun, shadow: feed.shadow, state: status.health.state, error: status.health.error ?? status.error, ...counts, runOwed: status.runOwed?.reason ?? null, pendingLeft: status.pending, messages: (status.details as { messages?: unknown } | null)?.messages ?? null, details: status.details, durationMs: Date.now() - startedAt }));
     return failed ? EXIT_RUN_FAILED : EXIT_OK;
   } finally {
     process.off('SIGINT', onSignal);
@@ -95,5 +106,6 @@ function changeLine(change: FeedChange, at: { partition: number; offset: string 
   if (change.type === 'resync') return { ...base, reason: change.reason };
   const users = change.users.slice(0, USERS_SHOWN);
   const extra = change.type === 'snapshot' ? { enabled: change.enabled ?? null, percentage: change.percentage ?? null } : {};
-  return { ...base, ...extra, userCount: change.users.length, users, usersTruncated: change.users.length > users.length };
+  const userCount = change.type === 'snapshot' && change.stage ? change.stage.count : change.users.length;
+  return { ...base, ...extra, userCount, users, usersTruncated: userCount > users.length };
 }

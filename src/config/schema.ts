@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_BREAKER } from '../flags/http-checker.js';
 import { adminSchema, daemonSchema, safetySchema } from './daemon-schema.js';
-import { kafkaTopicSchema } from '../feeds/feed-schema.js';
+import { kafkaTopicSchema, s3BucketSchema } from '../feeds/feed-schema.js';
 import { checkIdPattern, DEFAULT_ID_PATTERN } from './id-pattern.js';
 import { inheritKafkaBrokers, kafkaSchema } from './kafka-schema.js';
 
@@ -237,8 +237,8 @@ const configObject = z
     admin: adminSchema.prefault({}),
     safety: safetySchema.prefault({}),
     kafka: kafkaSchema.prefault({}),
-    /** The experimental strategies' settings (issue 15: the flag-topic feed). */
-    strategies: z.object({ kafkaTopic: kafkaTopicSchema.prefault({}) }).strict().prefault({}),
+    /** The experimental strategies' settings: the flag topic's feed (B) and the flag bucket's (C). */
+    strategies: z.object({ kafkaTopic: kafkaTopicSchema.prefault({}), s3Bucket: s3BucketSchema.prefault({}) }).strict().prefault({}),
   })
   .strict();
 

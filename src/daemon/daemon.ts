@@ -6,7 +6,7 @@ import { summaryWithoutRun, type RunSummary } from '../pipeline/summary.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { StateStore } from '../state/types.js';
 import type { GateName } from '../send/send-gate.js';
-import { feedStrategy, KAFKA_TOPIC, oneShotStrategy, RECONCILE } from '../../strategies/index.js';
+import { feedStrategy, KAFKA_TOPIC, oneShotStrategy, RECONCILE, S3_BUCKET } from '../../strategies/index.js';
 import { FeedRunner, type FeedStatus } from '../../strategies/feed-runner.js';
 import type { OneShotStrategy } from '../../strategies/types.js';
 import { FfError } from '../errors.js';
@@ -56,8 +56,8 @@ export class Daemon {
   private readonly strategy: OneShotStrategy;
   /** The known set's upkeep (reconcile), on daemon.reconcileSchedule; none when that is null. */
   private readonly upkeep: OneShotStrategy | undefined;
-  /** The flag topic's feed, when strategies.kafkaTopic.enabled: on every replica; drains on the leader. */
-  private feed: FeedRunner | undefined;
+  /** The feeds enabled (strategies.kafkaTopic, strategies.s3Bucket): on every replica; drains on the leader. */
+  private readonly feeds: FeedRunner[] = [];
   private readonly feedStopper = new AbortController();
 
   /** Throws a configuration error (exit 2) when daemon.strategy names no one-shot strategy. */
@@ -96,12 +96,12 @@ export class Daemon {
     await this.runtime.openChecker();
     const onRole = (role: Role): void => {
       this.leaderGauge.set(role === 'leader' ? 1 : 0);
-      this.feed?.setLeading(role === 'leader');
+      for (const feed of this.feeds) feed.setLeading(role === 'leader');
       if (role === 'leader' && config.daemon.runAtStart) this.trigger('start');
     };
     this.leadership = new Leadership(this.store.locks, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
     await this.leadership.start();
-    await this.startFeed();
+    await this.startFeeds();
     this.task = cron.schedule(config.daemon.schedule, () => void this.trigger('schedule'), { timezone: config.daemon.timezone, name: 'polling' });
     const { upkeep } = this;
     if (upkeep && config.daemon.reconcileSchedule !== null) {
@@ -111,29 +111,36 @@ export class Daemon {
   }
 
   /**
-   * The flag topic's feed (strategies.kafkaTopic.enabled). It keeps its state in Valkey, shared by
-   * the replicas: with the file store it would be one process's, so that is refused (exit 2).
+   * The feeds enabled: the flag topic's (strategies.kafkaTopic) and the flag bucket's
+   * (strategies.s3Bucket). They keep their state in Valkey, shared by the replicas: with the file
+   * store it would be one process's, so that is refused (exit 2).
    */
-  private async startFeed(): Promise<void> {
+  private async startFeeds(): Promise<void> {
     const { config } = this.runtime;
-    const settings = config.strategies.kafkaTopic;
-    if (!settings.enabled) return;
-    if (config.state.valkeyUrl === null) throw new FfError('CONFIG_INVALID', 'strategies.kafkaTopic.enabled: the topic feed keeps its live state and pending users in Valkey; set state.valkeyUrl (VALKEY_URL)');
-    const feed = new FeedRunner(this.runtime, feedStrategy(KAFKA_TOPIC, 'strategies.kafkaTopic'), await this.runtime.openFeedStore(false), {
-      shadow: settings.shadow,
-      dryRun: false,
-      debounceMs: settings.debounceSeconds * 1000,
-      requestRun: (reason) => this.trigger(reason),
-    });
-    feed.start(this.feedStopper.signal);
-    feed.setLeading(this.role === 'leader');
-    this.feed = feed;
+    const enabled = [
+      { name: KAFKA_TOPIC, setting: 'strategies.kafkaTopic', ...config.strategies.kafkaTopic },
+      { name: S3_BUCKET, setting: 'strategies.s3Bucket', ...config.strategies.s3Bucket },
+    ].filter((feed) => feed.enabled);
+    if (enabled.length === 0) return;
+    if (config.state.valkeyUrl === null) throw new FfError('CONFIG_INVALID', `${enabled[0]?.setting ?? 'strategies'}.enabled: a feed keeps its live state and pending users in Valkey; set state.valkeyUrl (VALKEY_URL)`);
+    const store = await this.runtime.openFeedStore(false);
+    for (const settings of enabled) {
+      const feed = new FeedRunner(this.runtime, feedStrategy(settings.name, settings.setting), store, {
+        shadow: settings.shadow,
+        dryRun: false,
+        debounceMs: settings.debounceSeconds * 1000,
+        requestRun: (reason) => this.trigger(reason),
+      });
+      feed.start(this.feedStopper.signal);
+      feed.setLeading(this.role === 'leader');
+      this.feeds.push(feed);
+    }
     bindFeedGauges(this.registry, () => this.feedStatus());
   }
 
   /** The feeds' state for /status (none configured: empty). */
-  async feedStatus(): Promise<FeedStatus[]> {
-    return this.feed ? [await this.feed.status()] : [];
+  feedStatus(): Promise<FeedStatus[]> {
+    return Promise.all(this.feeds.map((feed) => feed.status()));
   }
 
   /** Starts a run now unless one is in progress or this replica follows. */
@@ -188,7 +195,7 @@ export class Daemon {
       ['stop the schedule', () => this.task?.destroy()],
       ['stop the reconcile schedule', () => this.upkeepTask?.destroy()],
       ['finish the run in progress', async () => (this.cancel('shutting down') ? await this.active?.done : undefined)],
-      ['stop the feed', () => this.feed?.stop()],
+      ['stop the feeds', () => Promise.all(this.feeds.map((feed) => feed.stop()))],
       ['release leadership', () => this.leadership?.stop()],
     ];
     for (const [what, step] of steps) {

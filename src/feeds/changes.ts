@@ -45,6 +45,13 @@ export interface SnapshotChange extends ChangeBase {
    */
   readonly rulesDigest?: string | null;
   readonly bucketingDigest?: string | null;
+  /**
+   * A list too large to hold: the feed loaded it into a stage of the feed store (FeedStore.stage)
+   * and `users` is empty; `count` is the distinct users staged.
+   */
+  readonly stage?: { readonly id: string; readonly count: number };
+  /** Refuse (hold) the snapshot if it would remove more explicit users than this (the bucket's forget guard). */
+  readonly maxRemoved?: number | null;
 }
 
 /** Users newly enabled: the consumer enqueues a backfill for each one it does not know yet. */

@@ -32,7 +32,17 @@ interface Compiled {
 export class MappingReader {
   private readonly compiled: Compiled;
 
-  constructor(mapping: MappingConfig) {
+  /**
+   * Without filters, a document is about `flag` when its flagNamePath holds the flag's name — or,
+   * when the path ends in the name itself (a map of flags), when the path exists. Containing the
+   * name is not enough: `…_v2` is another flag.
+   */
+  private readonly flagIsKey: boolean;
+
+  constructor(
+    mapping: MappingConfig,
+    private readonly flag: string,
+  ) {
     const compile = (path: string | null): PathStep[] | null => (path === null ? null : compilePath(path));
     this.compiled = {
       mapping,
@@ -45,11 +55,14 @@ export class MappingReader {
       scope: [],
     };
     this.compiled.scope = definitionScope([this.compiled.users, this.compiled.enabled, this.compiled.percentage]);
+    const last = this.compiled.flagName?.at(-1);
+    this.flagIsKey = last?.kind === 'field' && last.name === flag;
   }
 
   read(document: unknown): Extracted {
     const { mapping, flagName, filters, users, enabled, percentage, operation } = this.compiled;
-    const about = filters.length > 0 ? filters.every((filter) => select(document, filter.steps).includes(filter.equals)) : flagName !== null && select(document, flagName).length > 0;
+    const names = flagName === null ? [] : select(document, flagName);
+    const about = filters.length > 0 ? filters.every((filter) => select(document, filter.steps).includes(filter.equals)) : this.flagIsKey ? names.length > 0 : names.includes(this.flag);
     if (!about) return { type: 'unrelated' };
     const found = users === null ? [] : this.users(select(document, users));
     if (mapping.kind === 'snapshot') {

@@ -27,7 +27,7 @@ export const mappingSchema = z
     objects: z.object({ keyPattern: z.string().min(1), newest: z.boolean(), linkedByKey: z.boolean() }).strict().optional(),
   })
   .strict()
-  .refine((mapping) => mapping.flagNamePath !== null || mapping.filters.length > 0, { message: 'needs flagNamePath or filters: which documents are about the flag' })
+  .refine((mapping) => mapping.flagNamePath !== null || mapping.filters.length > 0 || mapping.objects?.linkedByKey === true, { message: 'needs flagNamePath or filters: which documents are about the flag (or, for a bucket, objects.linkedByKey)' })
   .refine((mapping) => mapping.kind === 'snapshot' || mapping.operationPath !== null, { message: 'a delta mapping needs operationPath, addValues and removeValues' }) satisfies z.ZodType<MappingConfig, unknown>;
 
 /**
@@ -54,3 +54,34 @@ export const kafkaTopicSchema = z
   })
   .strict()
   .refine((feed) => !feed.enabled || feed.mapping !== null, { message: 'enabled needs a mapping (run `ff-detector investigate kafka --format json` and copy its mapping)' });
+
+/**
+ * Strategy C, the flag bucket (experimental): src/feeds/bucket-feed.ts. The S3 client comes from
+ * the environment like every S3 read (AWS_REGION, credentials, AWS_ENDPOINT_URL_S3).
+ */
+export const s3BucketSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** The flag system's bucket, `{env}-feature-flipper` in the seed: no default, it names an environment. */
+    bucket: z.string().min(1).nullable().default(null),
+    /** Only keys under it are listed. */
+    prefix: z.string().default(''),
+    /** How often the prefix is listed; notifications (below) wake it sooner. */
+    intervalSeconds: z.number().min(1).max(86_400).default(60),
+    /** Record what would be enqueued, send nothing (the default for experimental strategies). */
+    shadow: z.boolean().default(true),
+    /** The `mapping` of `investigate s3 --format json`, with its `objects` (keyPattern, newest, linkedByKey). */
+    mapping: mappingSchema.nullable().default(null),
+    /** S3 event notifications delivered to this SQS queue wake the listing at once (set up by the bucket's owner). */
+    notificationQueueUrl: z.string().url().nullable().default(null),
+    /** Keys listed at most per cycle. */
+    maxObjects: z.number().int().positive().default(100_000),
+    /** A JSON or YAML object is parsed whole up to this size (decompressed); a user list (linkedByKey) is streamed at any size. */
+    maxDocumentBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    /** A change users cannot express starts a full polling run this long after the last one. */
+    debounceSeconds: z.number().min(0).max(3600).default(30),
+  })
+  .strict()
+  .refine((feed) => !feed.enabled || feed.mapping !== null, { message: 'enabled needs a mapping (run `ff-detector investigate s3 --format json` and copy its mapping)' })
+  .refine((feed) => !feed.enabled || feed.bucket !== null, { message: 'enabled needs the bucket' })
+  .refine((feed) => feed.mapping === null || feed.mapping.objects !== undefined, { message: 'the mapping needs its `objects` (keyPattern, newest, linkedByKey), as `investigate s3` prints it' });

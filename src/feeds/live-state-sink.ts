@@ -49,7 +49,7 @@ export class LiveStateSink implements FeedChangeSink {
         return;
       }
       const plan = planChange(previous, change, version, this.clock());
-      const outcome = await this.store.commit(change.flag, { state: plan.state, base: previous?.revision ?? 0, users: plan.users, trigger: plan.trigger, maxRemoved: null });
+      const outcome = await this.store.commit(change.flag, { state: plan.state, base: previous?.revision ?? 0, users: plan.users, trigger: plan.trigger, maxRemoved: change.type === 'snapshot' ? (change.maxRemoved ?? null) : null });
       if (outcome.result === 'conflict') continue;
       if (outcome.result === 'stage-lost') throw new FfError('STATE_UNAVAILABLE', `the staged users of a ${change.type} for ${change.flag} are incomplete (expired or evicted): not applied`, { retryable: true });
       const { result, added, removed } = outcome;

@@ -76,6 +76,17 @@ export interface LiveStateCommit {
   maxRemoved: number | null;
 }
 
+/** What a bucket feed did with an object's version (its checkpoint, by key). */
+export interface ObjectMark {
+  etag: string;
+  /** applied: its snapshot is the live state; held: not applied (unreadable, or it tripped the forget guard). */
+  outcome: 'applied' | 'held' | 'unrelated';
+  /** Why a version was held: released forget-guard holds are read again. */
+  heldBy?: 'forget-guard' | 'unreadable' | 'vanished';
+  detail: string | null;
+  at: string;
+}
+
 export type CommitOutcome = { result: 'applied' | 'held'; added: number; removed: number } | { result: 'conflict' } | { result: 'stage-lost' };
 
 /**
@@ -90,9 +101,13 @@ export interface FeedStore {
   /** Whether each user is an explicit user of the live state, and was removed while it was incomplete. */
   membership(flag: string, users: readonly string[]): Promise<{ explicit: boolean[]; removed: boolean[] }>;
   explicitCount(flag: string): Promise<number>;
-  /** Adds users to a stage (expires after `ttlSeconds`), for a replace-staged commit. */
-  stage(flag: string, stage: string, users: readonly string[], ttlSeconds: number): Promise<void>;
+  /** Adds users to a stage (expires after `ttlSeconds`), for a replace-staged commit; the distinct users staged so far. */
+  stage(flag: string, stage: string, users: readonly string[], ttlSeconds: number): Promise<number>;
   dropStage(flag: string, stage: string): Promise<void>;
+  /** The bucket feed's checkpoint: per object key, the ETag last read and what came of it. */
+  objectMarks(flag: string): Promise<Map<string, ObjectMark>>;
+  markObject(flag: string, key: string, mark: ObjectMark): Promise<void>;
+  unmarkObject(flag: string, key: string): Promise<void>;
   /** Up to `max` pending users (not removed: settle() does that once they are handled). */
   peekPending(flag: string, max: number): Promise<string[]>;
   settle(flag: string, users: readonly string[]): Promise<void>;
@@ -196,7 +211,7 @@ end
 for i = 1, #ARGV, 500 do redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV))) end
 return values`;
 
-type Part = 'state' | 'users' | 'removed' | 'pending' | 'rerun' | 'incoming' | 'added' | 'gone' | 'shadow' | `stage:${string}`;
+type Part = 'state' | 'users' | 'removed' | 'pending' | 'rerun' | 'incoming' | 'added' | 'gone' | 'shadow' | 'objects' | `stage:${string}`;
 
 /** The feed's keys in Valkey: `<prefix>{feed:<flag>}:<part>`, one slot per flag. */
 export class ValkeyFeedStore implements FeedStore {
@@ -243,17 +258,32 @@ export class ValkeyFeedStore implements FeedStore {
     return this.call('count live users', (client) => client.scard(this.key(flag, 'users')));
   }
 
-  async stage(flag: string, stage: string, users: readonly string[], ttlSeconds: number): Promise<void> {
-    if (users.length === 0) return;
+  async stage(flag: string, stage: string, users: readonly string[], ttlSeconds: number): Promise<number> {
     const key = this.key(flag, `stage:${stage}`);
-    await this.call('stage users', async (client) => {
-      await client.sadd(key, ...users);
-      await client.expire(key, ttlSeconds);
+    return this.call('stage users', async (client) => {
+      if (users.length > 0) {
+        await client.sadd(key, ...users);
+        await client.expire(key, ttlSeconds);
+      }
+      return client.scard(key);
     });
   }
 
   async dropStage(flag: string, stage: string): Promise<void> {
     await this.call('drop a stage', (client) => client.del(this.key(flag, `stage:${stage}`)));
+  }
+
+  async objectMarks(flag: string): Promise<Map<string, ObjectMark>> {
+    const entries = await this.call('read the bucket checkpoint', (client) => client.hgetall(this.key(flag, 'objects')));
+    return new Map(Object.entries(entries).map(([key, value]) => [key, JSON.parse(value) as ObjectMark]));
+  }
+
+  async markObject(flag: string, key: string, mark: ObjectMark): Promise<void> {
+    await this.call('write the bucket checkpoint', (client) => client.hset(this.key(flag, 'objects'), key, JSON.stringify(mark)));
+  }
+
+  async unmarkObject(flag: string, key: string): Promise<void> {
+    await this.call('write the bucket checkpoint', (client) => client.hdel(this.key(flag, 'objects'), key));
   }
 
   peekPending(flag: string, max: number): Promise<string[]> {

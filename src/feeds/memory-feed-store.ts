@@ -1,4 +1,4 @@
-import type { CommitOutcome, FeedStore, LiveFlagState, LiveStateCommit, RunTrigger } from './live-state.js';
+import type { CommitOutcome, FeedStore, LiveFlagState, LiveStateCommit, ObjectMark, RunTrigger } from './live-state.js';
 
 interface FlagEntry {
   state: LiveFlagState | null;
@@ -8,6 +8,7 @@ interface FlagEntry {
   trigger: RunTrigger | null;
   shadow: Map<string, number>;
   stages: Map<string, Set<string>>;
+  objects: Map<string, ObjectMark>;
 }
 
 /**
@@ -67,16 +68,30 @@ export class MemoryFeedStore implements FeedStore {
     return Promise.resolve(this.entry(flag).users.size);
   }
 
-  stage(flag: string, stage: string, users: readonly string[]): Promise<void> {
+  stage(flag: string, stage: string, users: readonly string[]): Promise<number> {
     const { stages } = this.entry(flag);
     const staged = stages.get(stage) ?? new Set<string>();
     for (const user of users) staged.add(user);
-    stages.set(stage, staged);
-    return Promise.resolve();
+    if (staged.size > 0) stages.set(stage, staged);
+    return Promise.resolve(staged.size);
   }
 
   dropStage(flag: string, stage: string): Promise<void> {
     this.entry(flag).stages.delete(stage);
+    return Promise.resolve();
+  }
+
+  objectMarks(flag: string): Promise<Map<string, ObjectMark>> {
+    return Promise.resolve(new Map(this.entry(flag).objects));
+  }
+
+  markObject(flag: string, key: string, mark: ObjectMark): Promise<void> {
+    this.entry(flag).objects.set(key, { ...mark });
+    return Promise.resolve();
+  }
+
+  unmarkObject(flag: string, key: string): Promise<void> {
+    this.entry(flag).objects.delete(key);
     return Promise.resolve();
   }
 
@@ -139,7 +154,7 @@ export class MemoryFeedStore implements FeedStore {
   private entry(flag: string): FlagEntry {
     let entry = this.flags.get(flag);
     if (!entry) {
-      entry = { state: null, users: new Set(), removed: new Set(), pending: new Set(), trigger: null, shadow: new Map(), stages: new Map() };
+      entry = { state: null, users: new Set(), removed: new Set(), pending: new Set(), trigger: null, shadow: new Map(), stages: new Map(), objects: new Map() };
       this.flags.set(flag, entry);
     }
     return entry;

@@ -33,7 +33,8 @@ export function planChange(previous: LiveFlagState | null, change: FeedChange, v
         rulesDigest: change.rulesDigest === undefined ? base.rulesDigest : change.rulesDigest,
         bucketingDigest: change.bucketingDigest === undefined ? base.bucketingDigest : change.bucketingDigest,
       };
-      return { state, users: { kind: 'replace', users: [...new Set(change.users)] }, trigger: unknownBefore ?? snapshotTrigger(base, state, at) };
+      const users: UsersChange = change.stage ? { kind: 'replace-staged', stage: change.stage.id, count: change.stage.count } : { kind: 'replace', users: [...new Set(change.users)] };
+      return { state, users, trigger: unknownBefore ?? snapshotTrigger(base, state, at) };
     }
     case 'add':
       return { state: next, users: { kind: 'add', users: [...new Set(change.users)] }, trigger: unknownBefore };

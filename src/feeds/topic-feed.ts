@@ -97,7 +97,7 @@ class TopicFeed {
     signal: AbortSignal,
     private readonly options: TopicFeedOptions,
   ) {
-    this.reader = new MappingReader(settings.mapping);
+    this.reader = new MappingReader(settings.mapping, settings.flag);
     this.needle = Buffer.from(settings.flag);
     const prefix = settings.kafka.groupPrefix;
     this.group = options.readOnly ? `${prefix}watch-${randomUUID()}` : `${prefix}${settings.groupId}`;

@@ -20,6 +20,8 @@ export interface ObjectInfo {
   key: string;
   size: number;
   lastModified: Date | null;
+  /** As the listing gave it (quotes included); absent where a store does not say. */
+  etag?: string;
 }
 
 export function parseS3Uri(uri: string): S3Location {

@@ -46,7 +46,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       do {
         const page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: Math.min(1000, max - objects.length) }));
-        for (const item of page.Contents ?? []) objects.push({ key: item.Key ?? '', size: item.Size ?? 0, lastModified: item.LastModified ?? null });
+        for (const item of page.Contents ?? []) objects.push({ key: item.Key ?? '', size: item.Size ?? 0, lastModified: item.LastModified ?? null, ...(item.ETag ? { etag: item.ETag } : {}) });
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token && objects.length < max);
     } catch (error) {

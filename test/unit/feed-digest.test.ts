@@ -30,7 +30,7 @@ function digests(reader: MappingReader, document: unknown): { rules: string; buc
   return { rules: read.rulesDigest, bucketing: read.bucketingDigest };
 }
 
-const plain = new MappingReader(mapping({}));
+const plain = new MappingReader(mapping({}), FLAG);
 const flag = (overrides: Record<string, unknown> = {}) => ({
   name: FLAG,
   enabled: true,
@@ -72,7 +72,7 @@ describe('rules digest', () => {
   });
 
   it('the users value is ignored when it is one joined string', () => {
-    const unleash = new MappingReader(mapping({ usersPath: '$.strategies[*].parameters.userIds', usersSeparator: ',', percentagePath: null }));
+    const unleash = new MappingReader(mapping({ usersPath: '$.strategies[*].parameters.userIds', usersSeparator: ',', percentagePath: null }), FLAG);
     const toggle = (userIds: string, groupId = 'g1') => ({ name: FLAG, enabled: true, strategies: [{ name: 'userWithId', parameters: { userIds } }, { name: 'flexibleRollout', parameters: { rollout: '10', groupId } }] });
     const first = digests(unleash, toggle('u1,u2'));
     expect(digests(unleash, toggle('u1,u2,u3'))).toEqual(first);
@@ -132,7 +132,7 @@ describe('bucketing digest', () => {
 
 describe('CloudEvents envelopes', () => {
   const envelope = (id: string, time: string, data: unknown) => ({ specversion: '1.0', type: 'flag.updated', source: '/flags', subject: FLAG, id, time, data });
-  const reader = new MappingReader(mapping({ flagNamePath: '$.subject', filters: [{ path: '$.subject', equals: FLAG }], usersPath: '$.data.users[*]', enabledPath: '$.data.on', percentagePath: null }));
+  const reader = new MappingReader(mapping({ flagNamePath: '$.subject', filters: [{ path: '$.subject', equals: FLAG }], usersPath: '$.data.users[*]', enabledPath: '$.data.on', percentagePath: null }), FLAG);
 
   it('a new event id and time change neither digest', () => {
     const data = { on: true, users: ['u1'], rules: [{ segment: 'beta' }], salt: 's' };

@@ -37,14 +37,14 @@ describe('JSONPath subset', () => {
 describe('reading documents through the mapping investigation infers', () => {
   it('Flipper snapshots: the actors gate, the percentage string; other flags unrelated', () => {
     const flipper = (i: number, key = FLAG) => ({ key, gates: [{ key: 'actors', value: users(3, 1000 + 10 * i) }, { key: 'percentage_of_actors', value: String(10 + i) }, { key: 'groups', value: ['admins'] }] });
-    const reader = new MappingReader(mappingOf(Array.from({ length: 8 }, (_, i) => flipper(i))));
+    const reader = new MappingReader(mappingOf(Array.from({ length: 8 }, (_, i) => flipper(i))), FLAG);
     expect(reader.read(flipper(3))).toMatchObject({ type: 'snapshot', users: users(3, 1030), enabled: null, percentage: 13 });
     expect(reader.read(flipper(3, 'dark_mode'))).toEqual({ type: 'unrelated' });
   });
 
   it('CloudEvents deltas: adds and removes by the operation field', () => {
     const event = (i: number, operation: string) => ({ specversion: '1.0', subject: FLAG, id: `e-${i}`, data: { user_id: `user-${5000 + i}`, operation } });
-    const reader = new MappingReader(mappingOf(Array.from({ length: 8 }, (_, i) => event(i, i % 3 ? 'added' : 'removed'))));
+    const reader = new MappingReader(mappingOf(Array.from({ length: 8 }, (_, i) => event(i, i % 3 ? 'added' : 'removed'))), FLAG);
     expect(reader.read(event(42, 'added'))).toEqual({ type: 'add', users: ['user-5042'] });
     expect(reader.read(event(43, 'removed'))).toEqual({ type: 'remove', users: ['user-5043'] });
     expect(reader.read(event(44, 'paused'))).toMatchObject({ type: 'other' });
@@ -52,13 +52,13 @@ describe('reading documents through the mapping investigation infers', () => {
 
   it('Unleash: users joined in one string are split', () => {
     const toggle = (i: number) => ({ name: FLAG, enabled: true, strategies: [{ name: 'userWithId', parameters: { userIds: users(3, 2000 + 10 * i).join(',') } }] });
-    const reader = new MappingReader(mappingOf(Array.from({ length: 6 }, (_, i) => toggle(i))));
+    const reader = new MappingReader(mappingOf(Array.from({ length: 6 }, (_, i) => toggle(i))), FLAG);
     expect(reader.read(toggle(9))).toMatchObject({ type: 'snapshot', users: users(3, 2090), enabled: true, percentage: null });
   });
 
   it('a map of flags: the flag key is the filter', () => {
     const map = (i: number) => ({ flags: { [FLAG]: { on: true, users: users(2, 3000 + 10 * i) }, other: { on: true, users: users(5, 9000) } } });
-    const reader = new MappingReader(mappingOf(Array.from({ length: 4 }, (_, i) => map(i))));
+    const reader = new MappingReader(mappingOf(Array.from({ length: 4 }, (_, i) => map(i))), FLAG);
     expect(reader.read(map(7))).toMatchObject({ type: 'snapshot', users: users(2, 3070) });
     expect(reader.read({ flags: { other: { users: ['user-1'] } } })).toEqual({ type: 'unrelated' });
   });
@@ -88,7 +88,7 @@ describe('strategies.kafkaTopic in the config', () => {
 describe('the digests of a snapshot cover the flag alone', () => {
   it('in a map of flags, another flag changing its rules or salt changes neither digest of ours', () => {
     const map = (otherRules: unknown) => ({ flags: { [FLAG]: { on: true, users: users(2, 3000), segments: ['beta'] }, other: { on: true, users: users(5, 9000), ...(otherRules as object) } } });
-    const reader = new MappingReader(mappingOf(Array.from({ length: 4 }, (_, i) => ({ flags: { [FLAG]: { on: true, users: users(2, 3000 + 10 * i) }, other: { on: true, users: users(5, 9000) } } }))));
+    const reader = new MappingReader(mappingOf(Array.from({ length: 4 }, (_, i) => ({ flags: { [FLAG]: { on: true, users: users(2, 3000 + 10 * i) }, other: { on: true, users: users(5, 9000) } } }))), FLAG);
     const before = reader.read(map({}));
     const after = reader.read(map({ segments: ['everyone'], salt: 'new-salt' }));
     expect(before.type).toBe('snapshot');
@@ -97,5 +97,22 @@ describe('the digests of a snapshot cover the flag alone', () => {
     const ours = reader.read({ flags: { [FLAG]: { on: true, users: users(2, 3000), segments: ['everyone'] }, other: { on: true, users: users(5, 9000) } } });
     expect(ours).toMatchObject({ type: 'snapshot' });
     expect((ours as { rulesDigest: string }).rulesDigest).not.toBe((before as { rulesDigest: string }).rulesDigest);
+  });
+});
+
+describe('which documents are about the flag, without filters', () => {
+  it('a name field must hold the flag itself: another flag whose name contains it is unrelated', () => {
+    const mapping: MappingConfig = { kind: 'snapshot', flagNamePath: '$.key', usersPath: '$.actors[*]', usersSeparator: null, percentagePath: null, enabledPath: null, operationPath: null, addValues: [], removeValues: [], filters: [] };
+    const reader = new MappingReader(mapping, FLAG);
+    expect(reader.read({ key: FLAG, actors: ['user-1'] })).toMatchObject({ type: 'snapshot', users: ['user-1'] });
+    expect(reader.read({ key: `${FLAG}_v2`, actors: ['user-v2'] })).toEqual({ type: 'unrelated' });
+    expect(reader.read({ key: `old_${FLAG}`, actors: ['user-v2'] })).toEqual({ type: 'unrelated' });
+  });
+
+  it('a path ending in the flag name (a map of flags) needs only to exist', () => {
+    const mapping: MappingConfig = { kind: 'snapshot', flagNamePath: `$.flags.${FLAG}`, usersPath: `$.flags.${FLAG}.users[*]`, usersSeparator: null, percentagePath: null, enabledPath: null, operationPath: null, addValues: [], removeValues: [], filters: [] };
+    const reader = new MappingReader(mapping, FLAG);
+    expect(reader.read({ flags: { [FLAG]: { users: ['user-1'] } } })).toMatchObject({ type: 'snapshot', users: ['user-1'] });
+    expect(reader.read({ flags: { [`${FLAG}_v2`]: { users: ['user-2'] } } })).toEqual({ type: 'unrelated' });
   });
 });

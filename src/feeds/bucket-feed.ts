@@ -200,11 +200,14 @@ class BucketFeed {
       const etag = object.etag ?? `${object.size}:${object.lastModified?.getTime() ?? 0}`;
       const mark = this.marks.get(object.key);
       const retry = released && mark?.heldBy === 'forget-guard';
-      if (mark?.etag === etag && !retry) continue; // unchanged: not read again
+      // Unchanged: not read again (but one listed again after it vanished is, to be applied again).
+      if (mark?.etag === etag && !retry && mark.heldBy !== 'vanished') continue;
       read += 1;
       await this.readAndApply(object, etag, retry);
     }
-    await this.reportVanished(listed, chosen);
+    // A listing cut at maxObjects cannot tell a vanished object from one beyond the cut.
+    if (listed.length >= this.settings.maxObjects) this.deps.logger.warn({ bucket, prefix, maxObjects: this.settings.maxObjects }, 'the listing reached strategies.s3Bucket.maxObjects: objects beyond it are not seen (narrow the prefix or raise the limit)');
+    else await this.reportVanished(listed, chosen);
     this.lastListing = { at: new Date(started).toISOString(), listed: listed.length, matched: chosen.length, read, durationMs: Date.now() - started };
   }
 
@@ -238,7 +241,11 @@ class BucketFeed {
       const explicit = await store.explicitCount(flag);
       const maxRemoved = released ? null : Math.max(this.settings.guard.floor, Math.floor(explicit * this.settings.guard.maxFraction));
       const at = object.lastModified?.getTime() ?? Date.now();
-      const change: FeedChange = { ...content.change, type: 'snapshot', flag, position: { key: object.key, etag }, version: { at, partition: BUCKET_PARTITION, offset: Date.now() }, maxRemoved };
+      // After the last offset of the bucket's partition: the clock alone repeats within a
+      // millisecond (or steps back), and an offset at or below the stored one is stale.
+      const applied = (await store.read(flag))?.applied[String(BUCKET_PARTITION)] ?? 0;
+      const offset = Math.max(Date.now(), applied + 1);
+      const change: FeedChange = { ...content.change, type: 'snapshot', flag, position: { key: object.key, etag }, version: { at, partition: BUCKET_PARTITION, offset }, maxRemoved };
       await this.sink.apply(change);
       const state = await store.read(flag);
       if (state !== null && state.version.offset === change.version?.offset && state.version.partition === BUCKET_PARTITION) {

@@ -10,7 +10,7 @@ export interface UserBatch {
   firstInvalid: string | null;
 }
 
-type Format = { kind: 'ndjson'; users: PathStep[] } | { kind: 'csv'; column: number } | { kind: 'lines' };
+type Format = { kind: 'ndjson'; users: PathStep[] } | { kind: 'csv'; column: number; header: boolean } | { kind: 'lines' };
 
 /**
  * The users of an object that *is* the list (a bucket object linked to the flag by its key), read
@@ -34,7 +34,7 @@ export async function* listUsers(chunks: AsyncIterable<Buffer>, mapping: Mapping
     if (line.length > MAX_LINE_CHARS) return reject(line);
     if (!format) {
       format = formatOf(line, column, mapping);
-      if (format.kind === 'csv' || (format.kind === 'lines' && line === column)) return; // a header
+      if ((format.kind === 'csv' && format.header) || (format.kind === 'lines' && line === column)) return; // a header
     }
     for (const id of idsOf(line, format)) {
       if (idPattern.test(id)) batch.users.push(id);
@@ -60,8 +60,9 @@ function formatOf(line: string, column: string | null, mapping: MappingConfig): 
   if (line.startsWith('{') && mapping.usersPath) return { kind: 'ndjson', users: compilePath(mapping.usersPath) };
   const header = line.split(',').map((name) => name.trim().replace(/^"|"$/g, ''));
   if (header.length > 1) {
+    // A first row naming the column is the header; otherwise the rows start at once, IDs first.
     const index = column ? header.indexOf(column) : -1;
-    return { kind: 'csv', column: index >= 0 ? index : 0 };
+    return index >= 0 ? { kind: 'csv', column: index, header: true } : { kind: 'csv', column: 0, header: !/\d/.test(header[0] ?? '') };
   }
   return { kind: 'lines' };
 }

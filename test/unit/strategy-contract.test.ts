@@ -292,11 +292,12 @@ describe('the strategy registry', () => {
       }
       throw new Error(`${name} was accepted`);
     };
-    const unknown = refusal('s3-bucket');
+    const unknown = refusal('carrier-pigeon');
     expect(unknown.exitCode).toBe(EXIT_USAGE);
-    expect(unknown.message).toBe('daemon.strategy: unknown strategy "s3-bucket" (known: polling, reconcile, kafka-topic)');
-    // The topic feed is registered, and is started (strategies.kafkaTopic.enabled), not run.
+    expect(unknown.message).toBe('daemon.strategy: unknown strategy "carrier-pigeon" (known: polling, reconcile, kafka-topic, s3-bucket)');
+    // The feeds are registered, and are started (strategies.*.enabled), not run.
     expect(refusal('kafka-topic').message).toMatch(/^daemon\.strategy: strategy "kafka-topic" is a feed/);
+    expect(refusal('s3-bucket').message).toMatch(/^daemon\.strategy: strategy "s3-bucket" is a feed/);
     const feed = refusal('memory-topic', [...strategies, memoryFeed(new MemoryTopic(), 'f', 1)]);
     expect(feed.exitCode).toBe(EXIT_USAGE);
     expect(feed.message).toMatch(/^daemon\.strategy: strategy "memory-topic" is a feed/);

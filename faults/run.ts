@@ -1,4 +1,5 @@
 import { daemonScenarios } from './daemon-scenarios.js';
+import { feedScenarios } from './feed-scenarios.js';
 import { detectionScenarios, type Scenario } from './scenarios.js';
 import { servicesFromEnv, type ScenarioResult } from './world.js';
 
@@ -19,7 +20,7 @@ const CAMPAIGN_BUDGET_MS = 9 * 60_000;
 /** The report goes to stdout (table, then JSON); progress to stderr. */
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
 const progress = (line: string): void => void process.stderr.write(`${line}\n`);
-const all: Scenario[] = [...detectionScenarios, ...daemonScenarios];
+const all: Scenario[] = [...detectionScenarios, ...daemonScenarios, ...feedScenarios];
 
 function option(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/load.js';
-import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE } from '../errors.js';
+import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, errorMessage } from '../errors.js';
 import type { FeedChange } from '../feeds/changes.js';
 import { createLogger } from '../logger.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -78,12 +78,19 @@ export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFla
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let drained = true;
+  let drainError: string | null = null;
   try {
     runner.start(interrupt.signal);
     runner.setLeading(true);
     if (untilEnd) {
       await Promise.race([runner.ended, new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }))]);
-      if (!interrupt.signal.aborted) drained = await runner.drainAll(interrupt.signal);
+      try {
+        if (!interrupt.signal.aborted) drained = await runner.drainAll(interrupt.signal);
+      } catch (error) {
+        // Valkey or SQS gone at the end: the users stay pending (the next watch or the daemon sends them).
+        drained = false;
+        drainError = errorMessage(error);
+      }
     } else {
       await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
     }
@@ -92,11 +99,12 @@ export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFla
     // A full run owed and not yet due (debounced) when the watch ends: the daemon's leader starts it.
     if (status.runOwed) print({ type: 'run-owed', reason: status.runOwed.reason, rebucketing: status.runOwed.rebucketing, at: status.runOwed.at, pending: true });
     const failed = status.health.state === 'failed' || !drained;
-    await writeLine(out, JSON.stringify({ type: 'summary', feed: strategy, dryRun, shadow: feed.shadow, state: status.health.state, error: status.health.error ?? status.error, ...counts, runOwed: status.runOwed?.reason ?? null, pendingLeft: status.pending, messages: (status.details as { messages?: unknown } | null)?.messages ?? null, details: status.details, durationMs: Date.now() - startedAt }));
+    await writeLine(out, JSON.stringify({ type: 'summary', feed: strategy, dryRun, shadow: feed.shadow, state: status.health.state, error: drainError ?? status.health.error ?? status.error, ...counts, runOwed: status.runOwed?.reason ?? null, pendingLeft: status.pending, messages: (status.details as { messages?: unknown } | null)?.messages ?? null, details: status.details, durationMs: Date.now() - startedAt }));
     return failed ? EXIT_RUN_FAILED : EXIT_OK;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await runner.stop().catch(() => undefined); // safe twice; stops the feed when anything above threw
     await runtime.close();
   }
 }

@@ -71,6 +71,8 @@ const BUCKET_PARTITION = -2;
 /** A stage lives this long: a cycle that dies mid-load leaves nothing behind for longer. */
 const STAGE_TTL_SECONDS = 3600;
 const SHOWN_OBJECTS = 20;
+/** How often a follower checks whether it leads now. */
+const FOLLOWER_RECHECK_MS = 1000;
 
 type ObjectRead = { kind: 'snapshot'; change: Omit<FeedChange & { type: 'snapshot' }, 'flag' | 'position' | 'version' | 'maxRemoved'> } | { kind: 'unrelated' } | { kind: 'unreadable'; detail: string };
 
@@ -152,7 +154,8 @@ class BucketFeed {
     const { logger } = this.deps;
     logger.info({ bucket: this.settings.bucket, prefix: this.settings.prefix, keyPattern: this.settings.mapping.objects.keyPattern }, `following the flag bucket s3://${this.settings.bucket}/${this.settings.prefix} for ${this.settings.flag}`);
     while (!this.stopping.aborted) {
-      if (this.options.leading?.() ?? true) {
+      const leading = this.options.leading?.() ?? true;
+      if (leading) {
         try {
           await this.cycle();
           this.state = 'live';
@@ -167,7 +170,8 @@ class BucketFeed {
         }
       }
       if (this.options.once) break;
-      await this.sleep(this.settings.intervalMs);
+      // A follower looks again soon: once it leads (the leader died), it lists at once, not an interval later.
+      await this.sleep(leading ? this.settings.intervalMs : Math.min(this.settings.intervalMs, FOLLOWER_RECHECK_MS));
     }
     this.state = 'stopped';
   }

@@ -15,15 +15,30 @@ export interface NotificationCounts {
 }
 
 const RETRY_MS = 5000;
+/** How often a follower checks whether it leads now (and should take the notifications). */
+const FOLLOWER_RECHECK_MS = 1000;
 
 /**
  * Reads S3 event notifications (delivered to SQS directly, or through SNS) and calls `onChange`
  * when one is about an object under the feed's prefix; the interval listing stays the safety
  * net, so every message is deleted once read — a malformed one too (counted and logged), since
- * it can never become readable. Runs until `signal` aborts.
+ * it can never become readable. Receives only while `leading` says so. Runs until `signal` aborts.
  */
-export async function followNotifications(client: SQSClient, target: NotificationTarget, onChange: () => void, logger: Logger, signal: AbortSignal, counts: NotificationCounts): Promise<void> {
+export async function followNotifications(client: SQSClient, target: NotificationTarget, onChange: () => void, logger: Logger, signal: AbortSignal, counts: NotificationCounts, leading: () => boolean = () => true): Promise<void> {
   while (!signal.aborted) {
+    if (!leading()) {
+      // A follower does not list: the notifications are left to the leader.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, FOLLOWER_RECHECK_MS);
+        signal.addEventListener('abort', done, { once: true });
+      });
+      continue;
+    }
     try {
       const { Messages: messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: target.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 20 }), { abortSignal: signal });
       let relevant = false;

@@ -58,6 +58,7 @@ export interface TopicFeedOptions {
 }
 
 const RETRY_FIRST_MS = 500;
+const SESSION_TIMEOUT_MS = 10_000;
 const RETRY_MAX_MS = 30_000;
 
 /**
@@ -130,7 +131,8 @@ class TopicFeed {
     crash.catch(() => undefined);
     try {
       if (this.options.untilEnd) this.endOffsets = await this.readEndOffsets();
-      const consumer = this.kafka.consumer({ groupId: this.group, sessionTimeout: 30_000, heartbeatInterval: 3000, allowAutoTopicCreation: false, retry: { retries: 8, maxRetryTime: RETRY_MAX_MS } });
+      // A dead replica's partitions move to the others after this long (heartbeats every 3 s).
+      const consumer = this.kafka.consumer({ groupId: this.group, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 3000, allowAutoTopicCreation: false, retry: { retries: 8, maxRetryTime: RETRY_MAX_MS } });
       this.consumer = consumer;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         // kafkajs restarts the consumer itself after a retriable error; anything else is final.
@@ -146,7 +148,7 @@ class TopicFeed {
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });
       this.logger.info({ topic, group: this.group, readOnly: this.options.readOnly === true }, `following the flag topic ${topic} for ${this.settings.flag}`);
       if (this.endOffsets && this.reachedEnd()) this.stopper.abort();
-      await Promise.race([new Promise<void>((resolve) => this.stopping.addEventListener('abort', () => resolve(), { once: true })), crash]);
+      if (!this.stopping.aborted) await Promise.race([new Promise<void>((resolve) => this.stopping.addEventListener('abort', () => resolve(), { once: true })), crash]);
       this.state = 'stopped';
     } catch (error) {
       this.state = 'failed';
@@ -301,8 +303,14 @@ class TopicFeed {
     await admin.connect();
     try {
       const offsets = await admin.fetchTopicOffsets(this.settings.topic);
-      // Partitions with nothing to read are done from the start.
-      return new Map(offsets.filter(({ low, high }) => BigInt(high) > BigInt(low)).map(({ partition, high }) => [partition, BigInt(high)]));
+      // Partitions with nothing to read are done from the start: empty ones, and those the group
+      // has already committed to their end (kafkajs calls no handler for a fetch that brings nothing).
+      const committed = new Map<number, bigint>();
+      if (!this.options.readOnly) {
+        const [group] = await admin.fetchOffsets({ groupId: this.group, topics: [this.settings.topic] });
+        for (const { partition, offset } of group?.partitions ?? []) if (BigInt(offset) >= 0n) committed.set(partition, BigInt(offset));
+      }
+      return new Map(offsets.filter(({ partition, low, high }) => BigInt(high) > BigInt(low) && (committed.get(partition) ?? -1n) < BigInt(high)).map(({ partition, high }) => [partition, BigInt(high)]));
     } finally {
       await admin.disconnect().catch(() => undefined);
     }

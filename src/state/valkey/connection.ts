@@ -70,10 +70,15 @@ export class ValkeyConnection {
   async close(): Promise<void> {
     this.closed = true;
     if (this.client.status === 'end' || this.client.status === 'wait') return;
+    // QUIT to a Valkey gone silent is never answered: close within the connect timeout regardless.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.options.connectTimeoutMs)));
     try {
-      await this.client.quit();
+      if ((await Promise.race([this.client.quit(), deadline])) === 'timeout') this.client.disconnect();
     } catch {
       this.client.disconnect();
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -10,6 +10,7 @@ import { feedStrategy, KAFKA_TOPIC, oneShotStrategy, RECONCILE, S3_BUCKET } from
 import { FeedRunner, type FeedStatus } from '../../strategies/feed-runner.js';
 import type { OneShotStrategy } from '../../strategies/types.js';
 import { FfError } from '../errors.js';
+import { bindFeedGauges } from './feed-gauges.js';
 import { Leadership, type Role } from './leadership.js';
 
 export type TriggerResult = 'started' | 'busy' | 'follower' | 'stopping';
@@ -227,36 +228,3 @@ export class Daemon {
   }
 }
 
-/** Gauges read from the feeds' status at each scrape: lag per partition, pending users, live state age. */
-function bindFeedGauges(registry: Registry, read: () => Promise<FeedStatus[]>): void {
-  let latest: Promise<FeedStatus[]> | undefined;
-  // One status read per scrape, shared by the gauges.
-  const statuses = (): Promise<FeedStatus[]> => (latest ??= read().finally(() => setImmediate(() => (latest = undefined))));
-  const gauge = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge, feeds: FeedStatus[]) => void): void => {
-    new Gauge({
-      name: `ff_detector_${name}`,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        this.reset();
-        fill(this, await statuses());
-      },
-    });
-  };
-  gauge('feed_partition_lag_messages', 'Messages of the flag topic not yet read, per partition this replica reads', ['feed', 'partition'], (metric, feeds) => {
-    for (const feed of feeds) {
-      const partitions = (feed.details as { partitions?: Record<string, { lag: number | null }> } | null)?.partitions ?? {};
-      for (const [partition, { lag }] of Object.entries(partitions)) if (lag !== null) metric.set({ feed: feed.strategy, partition }, lag);
-    }
-  });
-  gauge('feed_pending_users', 'Users a feed found whose send (or forget) is still to do', ['feed'], (metric, feeds) => {
-    for (const feed of feeds) if (feed.pending !== null) metric.set({ feed: feed.strategy }, feed.pending);
-  });
-  gauge('feed_live_state_age_seconds', 'Time since the live flag state last changed', ['feed'], (metric, feeds) => {
-    for (const feed of feeds) if (feed.liveState) metric.set({ feed: feed.strategy }, feed.liveState.ageSeconds);
-  });
-  gauge('feed_up', '1 while the feed is starting, live or lagging; 0 once stopped or failed', ['feed'], (metric, feeds) => {
-    for (const feed of feeds) metric.set({ feed: feed.strategy }, ['starting', 'live', 'lagging'].includes(feed.health.state) ? 1 : 0);
-  });
-}

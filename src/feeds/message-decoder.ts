@@ -17,7 +17,7 @@ export type DecodedMessage =
   | { kind: 'malformed'; reason: MalformedReason; detail: string };
 
 /** Why a message could not be read: a small, fixed set (a metric label). */
-export type MalformedReason = 'malformed' | 'schema-registry' | 'protobuf' | 'binary' | 'text' | 'csv' | 'empty' | 'too-many-documents' | 'unreadable';
+export type MalformedReason = 'malformed' | 'schema-registry' | 'protobuf' | 'binary' | 'text' | 'csv' | 'empty' | 'too-many-documents' | 'unreadable' | 'unapplicable';
 
 const REASON_OF: Partial<Record<Encoding, MalformedReason>> = {
   malformed: 'malformed',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type kafkajs from 'kafkajs';
-import { errorMessage } from '../errors.js';
+import { FfError, errorMessage } from '../errors.js';
 import type { MappingConfig } from '../investigate/mapping.js';
 import { kafkaClient, type KafkaSettings } from '../kafka/client.js';
 import type { Logger } from '../logger.js';
@@ -191,8 +191,9 @@ class TopicFeed {
     const changes = this.changesOf(partition, message);
     if (changes === 'skipped') return 'skipped';
     for (const change of changes) {
-      const applied = await this.applyWithRetry(change, partition, message.offset, heartbeat);
-      if (!applied) return 'stopped';
+      const outcome = await this.applyWithRetry(change, partition, message.offset, heartbeat);
+      if (outcome === 'stopped') return 'stopped';
+      if (outcome === 'poison') return 'skipped';
       this.options.onChange?.(change, { partition, offset: message.offset });
     }
     this.counts.applied += 1;
@@ -256,18 +257,27 @@ class TopicFeed {
     this.logger.warn({ topic: this.settings.topic, partition, offset, invalid: count }, `${count} user IDs in a flag topic message do not match idPattern (dropped, the rest applied), e.g. ${JSON.stringify(example.slice(0, 64))}`);
   }
 
-  /** Applies until it works or the feed stops: a partition waits for Valkey rather than skip a change. */
-  private async applyWithRetry(change: FeedChange, partition: number, offset: string, heartbeat: () => Promise<void>): Promise<boolean> {
+  /**
+   * Applies until it works or the feed stops: a partition waits for Valkey (a retryable error)
+   * rather than skip a change. An error that retrying cannot cure (FfError.retryable false, or a
+   * bug's TypeError) makes the message poison: counted, logged, skipped — it must not block its
+   * partition for ever.
+   */
+  private async applyWithRetry(change: FeedChange, partition: number, offset: string, heartbeat: () => Promise<void>): Promise<'applied' | 'poison' | 'stopped'> {
     let wait = RETRY_FIRST_MS;
     for (;;) {
       try {
         await this.sink.apply(change);
         if (this.error !== null && this.state !== 'failed') this.error = null;
-        return true;
+        return 'applied';
       } catch (error) {
+        if (!(error instanceof FfError && error.retryable)) {
+          this.malformed('unapplicable', `the change cannot be applied: ${errorMessage(error)}`, partition, offset);
+          return 'poison';
+        }
         this.error = `cannot apply a change (partition ${partition}, offset ${offset}): ${errorMessage(error)}`;
         this.logger.warn({ err: error, partition, offset, retryInMs: wait }, this.error);
-        if (!(await sleep(wait, this.stopping))) return false;
+        if (!(await sleep(wait, this.stopping))) return 'stopped';
         await heartbeat().catch(() => undefined);
         wait = Math.min(wait * 2, RETRY_MAX_MS);
       }

@@ -14,6 +14,7 @@ import { runValkeyBenchmark } from './valkey-benchmark.js';
 import { benchKnownSetSharding } from './known-set-sharding.js';
 import { benchRateLimits } from './rate-limit.js';
 import { benchFeed, feedRows } from './feed.js';
+import { benchBucket, bucketRows } from './bucket.js';
 
 /**
  * `npm run bench`, one run against the local services:
@@ -29,7 +30,10 @@ import { benchFeed, feedRows } from './feed.js';
  * 7. the idPattern engines: the built-in RegExp beside RE2JS (linear-time) per candidate on the
  *    default pattern, and the ReDoS check config validation does once (docs/decisions.md);
  * 8. the flag-topic feed (strategy B): add produced → SQS-accepted latency at 100 adds/s, and its
- *    msgs/s over a 100,000-message backlog beside `sample kafka` (bench/feed.ts).
+ *    msgs/s over a 100,000-message backlog beside `sample kafka` (bench/feed.ts);
+ * 9. the flag-bucket feed (strategy C): list object rewritten → SQS-accepted latency, listing every
+ *    second and woken by S3 events, and its parse rate over a 10M-user gzipped list beside
+ *    `zcat | wc -l` (bench/bucket.ts).
  * A table on stderr; one JSON line on stdout, last.
  */
 const valkeyUrl = process.env.FFD_TEST_VALKEY_URL;
@@ -128,6 +132,9 @@ const idPattern = benchIdPattern();
 // 8. The flag-topic feed.
 const feed = feedRows(await benchFeed({ brokers: kafkaBrokers.split(','), valkeyUrl, awsEndpoint }));
 
+// 9. The flag-bucket feed.
+const bucket = bucketRows(await benchBucket({ valkeyUrl, awsEndpoint }));
+
 await valkey.del(knownSetKey, `${knownSetKey}:10m`);
 await valkey.quit();
 rmSync(dir, { recursive: true, force: true });
@@ -184,6 +191,7 @@ const result = {
   id_pattern_attack_regexp_ms: round(idPattern.attackRegexpMs, 1),
   id_pattern_attack_re2js_35_ms: round(idPattern.attackRe2jsMs, 2),
   ...feed.json,
+  ...bucket.json,
 };
 const row = (name: string, value: number | string, target = ''): void => log(`${name.padEnd(70)} ${String(value).padEnd(12)} ${target}`);
 log('');
@@ -225,4 +233,5 @@ row('RE2JS / RegExp', result.ratio_id_pattern_re2js_vs_regexp);
 row('idPattern ReDoS check at load: default / ^(a+)+$ (ms)', `${result.id_pattern_check_default_ms} / ${result.id_pattern_check_refused_ms}`);
 row(`^(a+)+$ on ${idPattern.attackLength} + 1 characters, RegExp / on 35 + 1, RE2JS (ms)`, `${result.id_pattern_attack_regexp_ms} / ${result.id_pattern_attack_re2js_35_ms}`);
 for (const [name, value, target] of feed.rows) row(name, value, target);
+for (const [name, value, target] of bucket.rows) row(name, value, target);
 process.stdout.write(`${JSON.stringify(result)}\n`);

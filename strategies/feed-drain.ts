@@ -7,7 +7,6 @@ import type { RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import type { OutgoingMessage } from '../src/sink/message.js';
 import type { EntryOutcome, MessageSink } from '../src/sink/types.js';
-import { forgetPolicyFor } from './forget-policy.js';
 
 /** Pending users handled per drain pass: one pipeline run each. */
 export const DRAIN_BATCH = 1000;
@@ -66,7 +65,11 @@ export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode:
       idPattern: runtime.idPattern,
       dryRun: recordOnly,
       forgetDisabled: !recordOnly && config.state.forgetDisabled,
-      forgetPolicy: forgetPolicyFor(runtime, store, { dryRun: recordOnly }),
+      // The mass-removal check belongs to the change, not to a pass of at most 1,000 pending users
+      // (where every removed known user is "100 % of the known users met"): the bucket feed holds a
+      // snapshot that would remove too many, and the topic feed's removals are the flag system's
+      // own explicit edits. A pass forgets the pending users now disabled.
+      forgetPolicy: { maxFraction: 1, floor: 0, released: () => Promise.resolve(false) },
       budget: 0,
       maxInFlightBatches: config.state.maxInFlightBatches,
       health: config.safety,

@@ -1,6 +1,7 @@
 import { errorMessage } from '../src/errors.js';
 import type { FeedChange } from '../src/feeds/changes.js';
-import { LiveStateSink } from '../src/feeds/live-state-sink.js';
+import { LiveStateSink, type AppliedChange } from '../src/feeds/live-state-sink.js';
+import { forgetPolicyFor } from './forget-policy.js';
 import type { FeedStore, LiveFlagState, RunTrigger } from '../src/feeds/live-state.js';
 import type { ShadowAgreement } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
@@ -74,10 +75,15 @@ export class FeedRunner {
 
   start(signal: AbortSignal): void {
     const { logger, events } = this.runtime;
-    const sink = new LiveStateSink(this.store, logger, events, (applied) => {
+    const { state } = this.runtime.config;
+    // A snapshot removing too many explicit users at once is held (the forget guard), until released.
+    const released = async (): Promise<boolean> => !this.options.dryRun && forgetPolicyFor(this.runtime, await this.runtime.openStore(), { dryRun: false }).released();
+    const guard = { maxFraction: state.maxForgetFraction, floor: state.maxForgetFloor, released };
+    const onApplied = (applied: AppliedChange): void => {
       if (applied.rebucketing) this.lastRebucketing = { reason: applied.trigger ?? 'rebucketing', rebucketing: true, at: new Date().toISOString() };
       if (applied.added + applied.removed > 0 || applied.trigger) this.wake();
-    });
+    };
+    const sink = new LiveStateSink(this.store, logger, events, onApplied, () => new Date(), guard);
     const stopping = AbortSignal.any([signal, this.stopper.signal]);
     const onAgreement = (agreement: ShadowAgreement): void => {
       if (agreement.feed.split('+').includes(this.strategy.name)) this.lastAgreement = { ...agreement, at: new Date().toISOString() };

@@ -103,7 +103,8 @@ class BucketFeed {
   private readonly reader: MappingReader;
   private readonly stopper = new AbortController();
   private readonly stopping: AbortSignal;
-  private wakeUp: () => void = () => undefined;
+  private woken = false;
+  private wakeUp: () => void = () => void (this.woken = true);
   private readonly ended: Promise<void>;
 
   constructor(
@@ -177,13 +178,18 @@ class BucketFeed {
   }
 
   private sleep(ms: number): Promise<void> {
+    // A wake-up that came during the cycle (a notification while a large object was read) is kept.
+    if (this.woken || this.stopping.aborted) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.wakeUp = () => {
         clearTimeout(timer);
+        this.wakeUp = () => void (this.woken = true);
         resolve();
       };
-      if (this.stopping.aborted) this.wakeUp();
     });
   }
 

@@ -57,34 +57,54 @@ export class MappingReader {
     this.compiled.scope = definitionScope([this.compiled.users, this.compiled.enabled, this.compiled.percentage]);
     const last = this.compiled.flagName?.at(-1);
     this.flagIsKey = last?.kind === 'field' && last.name === flag;
+    this.element = elementScope(this.compiled, this.flagIsKey, flag);
   }
+
+  private readonly element: { prefix: PathStep[]; filters: Array<{ rest: PathStep[]; equals: string }> } | null;
 
   read(document: unknown): Extracted {
     const { mapping, flagName, filters, users, enabled, percentage, operation } = this.compiled;
-    const names = flagName === null ? [] : select(document, flagName);
-    const about = filters.length > 0 ? filters.every((filter) => select(document, filter.steps).includes(filter.equals)) : this.flagIsKey ? names.length > 0 : names.includes(this.flag);
+    const roots = this.flagRoots(document);
+    let about: boolean;
+    if (roots !== null) about = roots.length > 0;
+    else {
+      const names = flagName === null ? [] : select(document, flagName);
+      about = filters.length > 0 ? filters.every((filter) => select(document, filter.steps).includes(filter.equals)) : this.flagIsKey ? names.length > 0 : names.includes(this.flag);
+    }
     if (!about) return { type: 'unrelated' };
-    const found = users === null ? [] : this.users(select(document, users));
+    const at = (steps: PathStep[] | null): unknown[] => this.valuesAt(document, roots, steps);
+    const found = this.users(at(users));
     if (mapping.kind === 'snapshot') {
       // The rest of the definition (segments, rules, bucketing) is compared as digests: the values
       // read one by one here are left out of them.
       const read = [users, enabled, percentage].flatMap((steps) => (steps ? locate(document, steps) : []));
-      const scoped = select(document, this.compiled.scope);
+      const scoped = roots ?? select(document, this.compiled.scope);
       const digests = digestsOf(scoped.length === 1 ? scoped[0] : document, read);
-      return {
-        type: 'snapshot',
-        users: found,
-        enabled: firstBoolean(enabled ? select(document, enabled) : []),
-        percentage: firstPercentage(percentage ? select(document, percentage) : []),
-        rulesDigest: digests.rules,
-        bucketingDigest: digests.bucketing,
-      };
+      return { type: 'snapshot', users: found, enabled: firstBoolean(at(enabled)), percentage: firstPercentage(at(percentage)), rulesDigest: digests.rules, bucketingDigest: digests.bucketing };
     }
-    const op = operation ? select(document, operation)[0] : undefined;
+    const op = at(operation)[0];
     const value = op === undefined || op === null ? '' : String(op);
     if (mapping.addValues.includes(value)) return { type: 'add', users: found };
     if (mapping.removeValues.includes(value)) return { type: 'remove', users: found };
     return { type: 'other', reason: operation ? `operation "${value}" is neither an add (${mapping.addValues.join(', ')}) nor a remove (${mapping.removeValues.join(', ')})` : 'a delta mapping without operationPath' };
+  }
+
+  /**
+   * A document holding several flags as elements of one array (`[{name, actors}, …]`, with the
+   * filter `$[*].name == flag`): the elements that are the flag's, so only their users count.
+   * Null when the paths share no such array (the document is one flag, or a map of flags).
+   */
+  private flagRoots(document: unknown): unknown[] | null {
+    const { element } = this;
+    if (!element) return null;
+    return select(document, element.prefix).filter((candidate) => element.filters.every((filter) => select(candidate, filter.rest).includes(filter.equals)));
+  }
+
+  private valuesAt(document: unknown, roots: unknown[] | null, steps: PathStep[] | null): unknown[] {
+    if (!steps) return [];
+    const prefix = this.element?.prefix;
+    if (roots && prefix && startsWith(steps, prefix)) return roots.flatMap((root) => select(root, steps.slice(prefix.length)));
+    return select(document, steps);
   }
 
   /** Strings, split on the separator when the users are one joined string; others ignored. */
@@ -94,6 +114,33 @@ export class MappingReader {
     const split = separator ? strings.flatMap((value) => value.split(separator)) : strings;
     return split.map((id) => id.trim()).filter((id) => id !== '');
   }
+}
+
+/**
+ * The array whose elements are flags, when the users path and the paths naming the flag (its
+ * filters, or flagNamePath holding the name) go through the same `[*]`: then each element is
+ * judged on its own, or every flag's users would be read as this one's.
+ */
+function elementScope(compiled: Compiled, flagIsKey: boolean, flag: string): { prefix: PathStep[]; filters: Array<{ rest: PathStep[]; equals: string }> } | null {
+  const naming = compiled.filters.length > 0 ? compiled.filters : compiled.flagName && !flagIsKey ? [{ steps: compiled.flagName, equals: flag }] : [];
+  if (!compiled.users || naming.length === 0) return null;
+  const paths = [compiled.users, ...naming.map((filter) => filter.steps)];
+  let shared = 0;
+  while (paths.every((steps) => shared < steps.length - 1 && sameAny(steps[shared] as PathStep, paths[0]?.[shared] as PathStep))) shared++;
+  const lastAll = paths[0]?.slice(0, shared).map((step) => step.kind).lastIndexOf('all') ?? -1;
+  if (lastAll < 0) return null;
+  const prefix = compiled.users.slice(0, lastAll + 1);
+  return { prefix, filters: naming.map((filter) => ({ rest: filter.steps.slice(prefix.length), equals: filter.equals })) };
+}
+
+function sameAny(a: PathStep, b: PathStep): boolean {
+  if (a.kind === 'field' && b.kind === 'field') return a.name === b.name;
+  if (a.kind === 'filter' && b.kind === 'filter') return a.field === b.field && a.equals === b.equals;
+  return a.kind === 'all' && b.kind === 'all';
+}
+
+function startsWith(steps: readonly PathStep[], prefix: readonly PathStep[]): boolean {
+  return prefix.length <= steps.length && prefix.every((step, i) => sameAny(step, steps[i] as PathStep));
 }
 
 /**

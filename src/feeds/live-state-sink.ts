@@ -33,6 +33,12 @@ export class LiveStateSink implements FeedChangeSink {
     /** Called after each applied change that left users pending or owes a run (wakes the drain). */
     private readonly onApplied: (applied: AppliedChange) => void = () => undefined,
     private readonly clock: () => Date = () => new Date(),
+    /**
+     * For snapshots that set no maxRemoved of their own (the topic's): one removing more explicit
+     * users than the forget guard allows is held — the last state stays — unless an operator
+     * released the guard (the permit is used up).
+     */
+    private readonly guard?: { maxFraction: number; floor: number; released: () => Promise<boolean> },
   ) {}
 
   /** The topic's consumer group keeps the positions. */
@@ -49,7 +55,10 @@ export class LiveStateSink implements FeedChangeSink {
         return;
       }
       const plan = planChange(previous, change, version, this.clock());
-      const outcome = await this.store.commit(change.flag, { state: plan.state, base: previous?.revision ?? 0, users: plan.users, trigger: plan.trigger, maxRemoved: change.type === 'snapshot' ? (change.maxRemoved ?? null) : null });
+      const maxRemoved = change.type !== 'snapshot' ? null : change.maxRemoved !== undefined ? change.maxRemoved : await this.guardLimit(change.flag);
+      const commit = { state: plan.state, base: previous?.revision ?? 0, users: plan.users, trigger: plan.trigger, maxRemoved };
+      let outcome = await this.store.commit(change.flag, commit);
+      if (outcome.result === 'held' && change.type === 'snapshot' && change.maxRemoved === undefined && (await this.guard?.released())) outcome = await this.store.commit(change.flag, { ...commit, maxRemoved: null });
       if (outcome.result === 'conflict') continue;
       if (outcome.result === 'stage-lost') throw new FfError('STATE_UNAVAILABLE', `the staged users of a ${change.type} for ${change.flag} are incomplete (expired or evicted): not applied`, { retryable: true });
       const { result, added, removed } = outcome;
@@ -58,6 +67,11 @@ export class LiveStateSink implements FeedChangeSink {
       return;
     }
     throw new FfError('STATE_UNAVAILABLE', `the live state of ${change.flag} kept changing under ${MAX_CONFLICTS} attempts to apply a ${change.type}`, { retryable: true });
+  }
+
+  private async guardLimit(flag: string): Promise<number | null> {
+    if (!this.guard) return null;
+    return Math.max(this.guard.floor, Math.floor((await this.store.explicitCount(flag)) * this.guard.maxFraction));
   }
 
   private done(applied: AppliedChange): void {

@@ -107,9 +107,21 @@ class DetectionRun {
     const cancel = (): void => this.halt(signal?.reason instanceof FfError ? signal.reason : new FfError('RUN_CANCELLED', 'run cancelled'));
     if (signal?.aborted) cancel();
     else signal?.addEventListener('abort', cancel, { once: true });
+    // A long-lived signal (a feed's, the daemon's) must not keep every finished run reachable.
+    this.detachCancel = () => signal?.removeEventListener('abort', cancel);
   }
 
+  private readonly detachCancel: () => void;
+
   async execute(): Promise<RunSummary> {
+    try {
+      return await this.run();
+    } finally {
+      this.detachCancel();
+    }
+  }
+
+  private async run(): Promise<RunSummary> {
     const runId = this.runId;
     const startedAt = new Date();
     const started = this.clock.now();

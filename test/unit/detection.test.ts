@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LocalRateLimiter } from '../../src/send/rate-limiter.js';
@@ -165,6 +166,17 @@ describe('runDetection (fakes)', () => {
     );
     expect(summary.status).toBe('cancelled');
     expect(summary.enqueued).toBe(0);
+  });
+
+  it('leaves no listener on a long-lived signal: a feed runs one detection per drain pass under one signal', async () => {
+    const controller = new AbortController();
+    for (let i = 0; i < 3; i++) {
+      await runDetection(
+        { source: sourceOf(users(5)), checker: checkerOf(() => 'enabled'), known: new MemoryKnownUsers(), sink: new RecordingSink(), limiter: undefined, logger: silentLogger() },
+        options({ signal: controller.signal }),
+      );
+    }
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });
 

@@ -116,3 +116,20 @@ describe('which documents are about the flag, without filters', () => {
     expect(reader.read({ flags: { [`${FLAG}_v2`]: { users: ['user-2'] } } })).toEqual({ type: 'unrelated' });
   });
 });
+
+describe('documents holding several flags in one array', () => {
+  it('reads only the users of the flag\'s own element (the mapping investigate infers for [{name, actors}])', () => {
+    const day = (i: number) => [{ name: FLAG, actors: users(4, 8500 + i * 10) }, { name: 'dark_mode', actors: users(3, 9900) }];
+    const mapping = mappingOf(Array.from({ length: 4 }, (_, i) => day(i)));
+    const reader = new MappingReader(mapping, FLAG);
+    expect(reader.read(day(7))).toMatchObject({ type: 'snapshot', users: users(4, 8570) });
+    expect(reader.read([{ name: 'dark_mode', actors: users(3, 9900) }])).toEqual({ type: 'unrelated' });
+  });
+
+  it('judges each element by its own name when flagNamePath runs through the array', () => {
+    const mapping: MappingConfig = { kind: 'snapshot', flagNamePath: '$[*].name', usersPath: '$[*].actors[*]', usersSeparator: null, percentagePath: '$[*].percentage', enabledPath: null, operationPath: null, addValues: [], removeValues: [], filters: [] };
+    const reader = new MappingReader(mapping, FLAG);
+    const document = [{ name: 'other', actors: ['user-1'], percentage: 90 }, { name: FLAG, actors: ['user-2'], percentage: 5 }];
+    expect(reader.read(document)).toMatchObject({ type: 'snapshot', users: ['user-2'], percentage: 5 });
+  });
+});

@@ -552,3 +552,46 @@ describe('MemoryFeedStore.commit', () => {
     expect((await store.read(FLAG))?.applied).toEqual({ '0': 0 });
   });
 });
+
+describe('LiveStateSink: the forget guard on snapshots that set no limit of their own (the topic\'s)', () => {
+  const users = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `user-${from + i}`);
+  const guarded = (released: boolean) => {
+    const store = new MemoryFeedStore();
+    const outcomes: string[] = [];
+    let asked = 0;
+    const release = () => {
+      asked += 1;
+      return Promise.resolve(released);
+    };
+    const sink = new LiveStateSink(store, silentLogger(), new DetectorEventBus(), (applied) => outcomes.push(applied.outcome), () => NOW, { maxFraction: 0.1, floor: 10, released: release });
+    return { store, sink, outcomes, asked: () => asked };
+  };
+
+  it('holds a snapshot removing more than max(floor, fraction of the explicit users); the last state stays', async () => {
+    const { store, sink, outcomes, asked } = guarded(false);
+    await sink.apply(snapshot(users(200), {}, v(1000, 0, 1)));
+    await sink.apply(snapshot(users(50), {}, v(2000, 0, 2))); // removes 150 > max(10, 20)
+    expect(outcomes).toEqual(['applied', 'held']);
+    expect(asked()).toBe(1);
+    expect(await store.explicitCount(FLAG)).toBe(200);
+    await sink.apply(snapshot(users(185), {}, v(3000, 0, 3))); // removes 15 ≤ 20
+    expect(outcomes.at(-1)).toBe('applied');
+    expect(await store.explicitCount(FLAG)).toBe(185);
+  });
+
+  it('applies it when an operator released the guard', async () => {
+    const { store, sink, outcomes } = guarded(true);
+    await sink.apply(snapshot(users(200), {}, v(1000, 0, 1)));
+    await sink.apply(snapshot([], {}, v(2000, 0, 2)));
+    expect(outcomes).toEqual(['applied', 'applied']);
+    expect(await store.explicitCount(FLAG)).toBe(0);
+  });
+
+  it('leaves a snapshot with its own limit (the bucket\'s) to that limit', async () => {
+    const { sink, outcomes, asked } = guarded(true);
+    await sink.apply(snapshot(users(200), {}, v(1000, 0, 1)));
+    await sink.apply(snapshot([], { maxRemoved: 5 }, v(2000, 0, 2)));
+    expect(outcomes).toEqual(['applied', 'held']);
+    expect(asked()).toBe(0);
+  });
+});

@@ -162,15 +162,22 @@ local kind, added, removed = ARGV[3], 0, 0
 local function each(key, command)
   for i = 6, #ARGV, 500 do redis.call(command, key, unpack(ARGV, i, math.min(i + 499, #ARGV))) end
 end
-if kind == 'replace' or kind == 'replace-staged' then
+if kind == 'replace' or kind == 'replace-staged' or kind == 'replace-diffed' then
   if kind == 'replace' then
     redis.call('DEL', KEYS[6])
     each(KEYS[6], 'SADD')
   elseif redis.call('SCARD', KEYS[6]) ~= tonumber(ARGV[6]) then
+    redis.call('DEL', KEYS[7], KEYS[8])
     return {4, 0, 0}
   end
-  added = redis.call('SDIFFSTORE', KEYS[7], KEYS[6], KEYS[2])
-  removed = redis.call('SDIFFSTORE', KEYS[8], KEYS[2], KEYS[6])
+  if kind == 'replace-diffed' then
+    -- added and gone were computed beforehand, a batch at a time (a large list must not block Valkey)
+    added = redis.call('SCARD', KEYS[7])
+    removed = redis.call('SCARD', KEYS[8])
+  else
+    added = redis.call('SDIFFSTORE', KEYS[7], KEYS[6], KEYS[2])
+    removed = redis.call('SDIFFSTORE', KEYS[8], KEYS[2], KEYS[6])
+  end
   local limit = tonumber(ARGV[5])
   if limit >= 0 and removed > limit then
     redis.call('DEL', KEYS[6], KEYS[7], KEYS[8])
@@ -211,7 +218,12 @@ end
 for i = 1, #ARGV, 500 do redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV))) end
 return values`;
 
-type Part = 'state' | 'users' | 'removed' | 'pending' | 'rerun' | 'incoming' | 'added' | 'gone' | 'shadow' | 'objects' | `stage:${string}`;
+type Part = 'state' | 'users' | 'removed' | 'pending' | 'rerun' | 'incoming' | 'added' | 'gone' | 'shadow' | 'objects' | `stage:${string}` | `added:${string}` | `gone:${string}`;
+
+/** Members read and looked up per round trip while diffing a large staged list. */
+const DIFF_BATCH = 10_000;
+/** The diff's sets expire if a commit never comes (the process died between diff and commit). */
+const STAGE_DIFF_TTL_SECONDS = 3600;
 
 /** The feed's keys in Valkey: `<prefix>{feed:<flag>}:<part>`, one slot per flag. */
 export class ValkeyFeedStore implements FeedStore {
@@ -220,6 +232,8 @@ export class ValkeyFeedStore implements FeedStore {
   constructor(
     private readonly connection: ValkeyConnection,
     private readonly prefix: string,
+    /** Staged lists larger than this are diffed outside the commit script (diffStage). */
+    private readonly inlineDiffMax = 100_000,
   ) {}
 
   async read(flag: string): Promise<LiveFlagState | null> {
@@ -228,15 +242,41 @@ export class ValkeyFeedStore implements FeedStore {
   }
 
   async commit(flag: string, { state, base, users, trigger, maxRemoved }: LiveStateCommit): Promise<CommitOutcome> {
-    const parts: Part[] = ['state', 'users', 'removed', 'pending', 'rerun', users.kind === 'replace-staged' ? `stage:${users.stage}` : 'incoming', 'added', 'gone'];
+    const staged = users.kind === 'replace-staged' ? users.stage : null;
+    // A large staged list is diffed a batch at a time before the script, which then only counts
+    // and swaps: SDIFFSTORE over millions of members would block every other client for seconds.
+    const diffed = staged !== null && users.kind === 'replace-staged' && users.count > this.inlineDiffMax;
+    if (diffed && staged !== null) await this.diffStage(flag, staged);
+    const parts: Part[] = ['state', 'users', 'removed', 'pending', 'rerun', staged !== null ? `stage:${staged}` : 'incoming', diffed ? `added:${staged}` : 'added', diffed ? `gone:${staged}` : 'gone'];
     const keys = parts.map((part) => this.key(flag, part));
-    const kind = users.kind === 'remove' && users.remember ? 'remove-remember' : users.kind;
+    const kind = users.kind === 'remove' && users.remember ? 'remove-remember' : diffed ? 'replace-diffed' : users.kind;
     const listed = users.kind === 'none' ? [] : users.kind === 'replace-staged' ? [users.count] : users.users;
     const args = [JSON.stringify(state), base, kind, trigger ? JSON.stringify(trigger) : '', maxRemoved ?? -1, ...listed];
     const [code, added, removed] = (await this.call('commit the live state', (client) => client.eval(COMMIT, keys.length, ...keys, ...args))) as [number, number, number];
     if (code === 2) return { result: 'conflict' };
     if (code === 4) return { result: 'stage-lost' };
     return { result: code === 3 ? 'held' : 'applied', added, removed };
+  }
+
+  /** The stage's users not in the live users (`added:<stage>`) and the live users not in it (`gone:<stage>`). */
+  private async diffStage(flag: string, stage: string): Promise<void> {
+    const stageKey = this.key(flag, `stage:${stage}`);
+    const usersKey = this.key(flag, 'users');
+    const into = async (from: string, against: string, target: string): Promise<void> => {
+      const targetKey = this.key(flag, target as Part);
+      await this.call('diff a staged list', (client) => client.del(targetKey));
+      let cursor = '0';
+      do {
+        const [next, members] = await this.call('diff a staged list', (client) => client.sscan(from, cursor, 'COUNT', DIFF_BATCH));
+        cursor = next;
+        if (members.length === 0) continue;
+        const present = await this.call('diff a staged list', (client) => client.smismember(against, ...members));
+        const missing = members.filter((_, i) => present[i] === 0);
+        if (missing.length > 0) await this.call('diff a staged list', (client) => client.multi().sadd(targetKey, ...missing).expire(targetKey, STAGE_DIFF_TTL_SECONDS).exec());
+      } while (cursor !== '0');
+    };
+    await into(stageKey, usersKey, `added:${stage}`);
+    await into(usersKey, stageKey, `gone:${stage}`);
   }
 
   async membership(flag: string, users: readonly string[]): Promise<{ explicit: boolean[]; removed: boolean[] }> {
@@ -261,16 +301,17 @@ export class ValkeyFeedStore implements FeedStore {
   async stage(flag: string, stage: string, users: readonly string[], ttlSeconds: number): Promise<number> {
     const key = this.key(flag, `stage:${stage}`);
     return this.call('stage users', async (client) => {
-      if (users.length > 0) {
-        await client.sadd(key, ...users);
-        await client.expire(key, ttlSeconds);
-      }
-      return client.scard(key);
+      if (users.length === 0) return client.scard(key);
+      // One round trip per batch: the list is as fast to stage as Valkey can add.
+      const replies = await client.multi().sadd(key, ...users).expire(key, ttlSeconds).scard(key).exec();
+      const [error, size] = replies?.[2] ?? [new Error('the staging transaction was discarded'), 0];
+      if (error) throw error;
+      return size as number;
     });
   }
 
   async dropStage(flag: string, stage: string): Promise<void> {
-    await this.call('drop a stage', (client) => client.del(this.key(flag, `stage:${stage}`)));
+    await this.call('drop a stage', (client) => client.del(this.key(flag, `stage:${stage}`), this.key(flag, `added:${stage}`), this.key(flag, `gone:${stage}`)));
   }
 
   async objectMarks(flag: string): Promise<Map<string, ObjectMark>> {

@@ -742,3 +742,19 @@ describe.each(VALKEY_TARGETS)('ValkeyFeedStore on $name', (target) => {
     });
   });
 });
+
+// A large staged list is diffed a batch at a time before the commit script (SDIFFSTORE over
+// millions of members would block Valkey for seconds): the same semantics, with every staged
+// replace taking that path.
+describe.each(VALKEY_TARGETS)('ValkeyFeedStore on $name, staged lists diffed outside the script', (target) => {
+  const connections: ValkeyConnection[] = [];
+  afterEach(async () => {
+    for (const connection of connections.splice(0)) await connection.close();
+  });
+  describeFeedStoreSemantics(async () => {
+    const connection = new ValkeyConnection({ url: target.url(), cluster: target.cluster, connectTimeoutMs: 2000 });
+    connections.push(connection);
+    await connection.call('PING', () => connection.client.ping());
+    return new ValkeyFeedStore(connection, `${uniqueName('feed-diffed')}:`, 0);
+  });
+});

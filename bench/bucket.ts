@@ -7,8 +7,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Valkey } from 'iovalkey';
+import { receiveAll } from './sqs-receive.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/logger.js';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -26,7 +27,7 @@ import { benchDir, FLAG } from './fixtures.js';
  *     with a notification queue that this bench feeds itself an S3-event message right after each
  *     put: fauxqs does not implement bucket notification configuration (its README: "Bucket
  *     configuration (… notifications …) … not supported"), so it never emits them.
- * (b) parse rate: a gzipped list of sequential IDs (user-000000001 …) uploaded as the object, read
+ * (b) parse rate: a gzipped list of UUID-shaped IDs (≈ 200 MB at 10M) uploaded as the object, read
  *     by the real CLI in a child process (`ff-detector watch s3 --once`, shadow, staged in Valkey,
  *     not --dry-run): the feed's cycle start (its lastListing.at) → the snapshot applied (its
  *     change line on stdout), its users/s and MB/s (compressed and decompressed), the child's
@@ -74,19 +75,31 @@ const INTERVAL_SECONDS = 1;
 const NOTIFIED_INTERVAL_SECONDS = 300;
 const WAKE_TIMEOUT_MS = 15_000;
 /**
- * Users of the parse object. `user-000000001\n` lines gzip ~6.2:1 (≈ 2.4 bytes per user), so
- * 200 MB gzipped would be ≈ 83M users, 1.25 GB decompressed: ~3 minutes of staging at the feed's
- * ~0.5M users/s, and a commit script far past the Valkey store's 10 s call timeout (at 20M users
- * it ran 11.5 s: the client gave up, the feed failed the cycle). 10M users (≈ 24 MB gzipped,
- * 150 MB decompressed) is the largest round size that commits well inside that timeout here.
- * FFD_BENCH_BUCKET_USERS overrides.
+ * Users of the parse object: UUIDs (as many flag systems key users), distinct and pseudo-random,
+ * so the list compresses as a real one does (≈ 1.9:1): 10M of them are ≈ 200 MB gzipped, 370 MB
+ * decompressed — the issue's 200 MB list. FFD_BENCH_BUCKET_USERS overrides.
  */
 const PARSE_USERS = Number(process.env.FFD_BENCH_BUCKET_USERS ?? 10_000_000);
 const PART_BYTES = 8 * 1024 * 1024; // fauxqs takes request bodies up to 11 MiB
 const KEY = `exports/${FLAG}.csv`;
 const PARSE_KEY = `exports/${FLAG}.csv.gz`;
 const LAUNCHER = fileURLToPath(new URL('../../bin/ff-detector', import.meta.url));
-const userId = (i: number): string => `user-${String(i).padStart(9, '0')}`;
+/** The i-th user: a UUID-shaped string from a 32-bit mix of i (distinct: the mix is a bijection, and i fills the last group). */
+const userId = (i: number): string => {
+  const hex = (value: number): string => (value >>> 0).toString(16).padStart(8, '0');
+  const a = mix(i ^ 0x9e3779b9);
+  const b = mix(a ^ 0x85ebca6b);
+  const c = mix(b ^ 0xc2b2ae35);
+  return `${hex(a)}-${hex(b).slice(0, 4)}-4${hex(b).slice(5, 8)}-a${hex(c).slice(1, 4)}-${hex(c).slice(4, 8)}${hex(i)}`;
+};
+
+/** murmur3's 32-bit finaliser: a bijection on 32-bit integers. */
+function mix(value: number): number {
+  let h = value >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
 
 interface Services {
   valkeyUrl: string;
@@ -449,21 +462,6 @@ async function commitMs(valkey: Valkey, prefix: string): Promise<number> {
   return durations.length > 0 ? Math.max(...durations) : -1;
 }
 
-/** Every message of the queue (at least `expected`, waiting up to 30 s for them): its user and SentTimestamp. */
-async function receiveAll(sqs: SQSClient, queueUrl: string, expected: number): Promise<Array<{ user: string; at: number }>> {
-  const all: Array<{ user: string; at: number }> = [];
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['SentTimestamp'] }));
-    if (Messages.length === 0) {
-      if (all.length >= expected || Date.now() > deadline) return all;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      continue;
-    }
-    for (const message of Messages) all.push({ user: (JSON.parse(message.Body as string) as { user_id: string }).user_id, at: Number(message.Attributes?.SentTimestamp) });
-    await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })) }));
-  }
-}
 
 /** Nearest rank. */
 function percentile(values: readonly number[], p: number): number {

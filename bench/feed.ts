@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Valkey } from 'iovalkey';
 import kafkajs from 'kafkajs';
 import { loadConfig } from '../src/config/load.js';
@@ -11,6 +11,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { FeedRunner } from '../strategies/feed-runner.js';
 import { feedStrategy, KAFKA_TOPIC } from '../strategies/index.js';
 import { benchDir, FLAG } from './fixtures.js';
+import { receiveAll } from './sqs-receive.js';
 
 /**
  * Strategy B, the flag topic's feed (strategies/feed-runner.ts over src/feeds/topic-feed.ts),
@@ -310,21 +311,6 @@ async function feedBacklog(context: Context, topic: string, flagUsers: ReadonlyS
   }
 }
 
-/** Every message of the queue (at least `expected`, waiting up to 30 s for them): its user and SentTimestamp. */
-async function receiveAll(sqs: SQSClient, queueUrl: string, expected: number): Promise<Array<{ user: string; at: number }>> {
-  const all: Array<{ user: string; at: number }> = [];
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['SentTimestamp'] }));
-    if (Messages.length === 0) {
-      if (all.length >= expected || Date.now() > deadline) return all;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      continue;
-    }
-    for (const message of Messages) all.push({ user: (JSON.parse(message.Body as string) as { user_id: string }).user_id, at: Number(message.Attributes?.SentTimestamp) });
-    await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })) }));
-  }
-}
 
 /** Nearest rank. */
 function percentile(values: readonly number[], p: number): number {

@@ -1,5 +1,5 @@
 import { sourceOfIds } from '../src/candidates/memory-source.js';
-import { pendingSettingsOf, retryPolicyOf } from '../src/config/settings.js';
+import { detectionSettingsOf } from '../src/config/settings.js';
 import { liveStateChecker } from '../src/feeds/live-checker.js';
 import type { FeedStore } from '../src/feeds/live-state.js';
 import { runDetection } from '../src/pipeline/detection.js';
@@ -71,12 +71,7 @@ export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode:
       // own explicit edits. A pass forgets the pending users now disabled.
       forgetPolicy: { maxFraction: 1, floor: 0, released: () => Promise.resolve(false) },
       budget: 0,
-      maxInFlightBatches: config.state.maxInFlightBatches,
-      health: config.safety,
-      pending: pendingSettingsOf(config),
-      sendConcurrency: config.sqs.concurrency,
-      message: config.enqueue,
-      retry: retryPolicyOf(config),
+      ...detectionSettingsOf(config),
       signal,
     },
   );

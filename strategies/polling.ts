@@ -1,4 +1,4 @@
-import { pendingSettingsOf, retryPolicyOf } from '../src/config/settings.js';
+import { detectionSettingsOf } from '../src/config/settings.js';
 import { checkConsumerLag } from '../src/safety/lag-gate.js';
 import type { FlagChecker } from '../src/flags/types.js';
 import { runDetection } from '../src/pipeline/detection.js';
@@ -77,12 +77,7 @@ async function detect(runtime: Runtime, store: StateStore, rulesChecker: FlagChe
       forgetDisabled: config.state.forgetDisabled,
       forgetPolicy: forgetPolicyFor(runtime, store, request),
       budget: config.enqueue.budget,
-      maxInFlightBatches: config.state.maxInFlightBatches,
-      health: config.safety,
-      pending: pendingSettingsOf(config),
-      sendConcurrency: config.sqs.concurrency,
-      message: config.enqueue,
-      retry: retryPolicyOf(config),
+      ...detectionSettingsOf(config),
       signal,
     },
   );

@@ -18,3 +18,15 @@ export function backfillMessageOf(config: Config): MessageSettings {
 export function pendingSettingsOf(config: Config): { maxInMemory: number; spillDir: string } {
   return { maxInMemory: config.enqueue.maxPendingInMemory, spillDir: config.enqueue.spillDir ?? tmpdir() };
 }
+
+/** The pipeline's settings every detection takes from the config, whatever started it (a run, a feed's drain). */
+export function detectionSettingsOf(config: Config): {
+  maxInFlightBatches: number;
+  health: Config['safety'];
+  pending: { maxInMemory: number; spillDir: string };
+  sendConcurrency: number;
+  message: MessageSettings;
+  retry: RetryPolicy;
+} {
+  return { maxInFlightBatches: config.state.maxInFlightBatches, health: config.safety, pending: pendingSettingsOf(config), sendConcurrency: config.sqs.concurrency, message: config.enqueue, retry: retryPolicyOf(config) };
+}

@@ -87,7 +87,8 @@ class FeedWorld {
   config(rateLimit = 5000, name = 'feed.yaml'): string {
     const brokers = JSON.stringify(this.context.services.kafkaBrokers);
     const mapping = `{ kind: delta, flagNamePath: '$.flag', usersPath: '$.user', usersSeparator: ',', operationPath: '$.op', addValues: [add], removeValues: [remove], filters: [{ path: '$.flag', equals: ${FLAG} }] }`;
-    const feed = `kafka:\n  brokers: ${brokers}\nstrategies:\n  kafkaTopic:\n    enabled: true\n    topic: ${this.topic}\n    groupId: ${this.group}\n    shadow: false\n    mapping: ${mapping}\n`;
+    // A killed watch's leader lease lapses in 1 s (the rerun takes it over).
+    const feed = `daemon:\n  leaderTtlMs: 1000\nkafka:\n  brokers: ${brokers}\nstrategies:\n  kafkaTopic:\n    enabled: true\n    topic: ${this.topic}\n    groupId: ${this.group}\n    shadow: false\n    mapping: ${mapping}\n`;
     return this.world.config({ name, extra: `${sending(rateLimit)}\n${feed}` });
   }
 

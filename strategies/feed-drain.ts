@@ -43,6 +43,9 @@ export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode:
   const { flag } = config;
   const users = await feedStore.peekPending(flag, DRAIN_BATCH);
   if (users.length === 0) return null;
+  // Read before the live state: a user pended again after this (a re-add while the pass sends) keeps
+  // a newer token, and the settle below leaves it for the next pass.
+  const tokens = await feedStore.pendingTokens(flag, users);
   const store = await runtime.openStore();
   const checker = liveStateChecker(await runtime.openChecker(), await feedStore.read(flag), feedStore);
   const recordOnly = mode.shadow || mode.dryRun;
@@ -76,8 +79,11 @@ export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode:
     },
   );
   if (mode.shadow && !mode.dryRun) await feedStore.recordShadow(flag, sent, Date.now());
-  const settled = summary.failed === 0 && summary.sentUnmarked === 0 && ['ok', 'degraded'].includes(summary.status);
-  if (settled) await feedStore.settle(flag, users);
+  // Unevaluable users stay pending while the flag service answers (http checker: a timeout, an
+  // open breaker); with the rules, unevaluable is final (rules no one can evaluate offline).
+  const transient = config.flags.checker === 'http' && summary.unevaluable > 0;
+  const settled = summary.failed === 0 && summary.sentUnmarked === 0 && ['ok', 'degraded'].includes(summary.status) && !transient;
+  if (settled) await feedStore.settle(flag, users, tokens);
   else logger.warn({ status: summary.status, failed: summary.failed, error: summary.error }, `feed drain pass ${summary.status}: its ${users.length} users stay pending`);
   return { users: users.length, summary, sent, settled };
 }

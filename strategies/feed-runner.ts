@@ -58,6 +58,8 @@ const BACKOFF_MAX_MS = 30_000;
 export class FeedRunner {
   private handle: FeedHandle | undefined;
   private leading = false;
+  /** Aborted when this replica stops leading: a drain pass must not go on beside the new leader's. */
+  private leadership = new AbortController();
   private wake: () => void = () => undefined;
   private readonly stopper = new AbortController();
   private loop: Promise<void> | undefined;
@@ -97,7 +99,13 @@ export class FeedRunner {
   /** The leader drains and starts owed runs; followers only apply. */
   setLeading(leading: boolean): void {
     this.leading = leading;
-    if (leading) this.wake();
+    if (leading) {
+      this.leadership = new AbortController();
+      this.wake();
+    } else {
+      // A pass in progress stops at once: the new leader drains the same users.
+      this.leadership.abort(new Error('leadership lost'));
+    }
   }
 
   /** Settles when the feed stopped by itself (untilEnd) or failed. */
@@ -202,7 +210,9 @@ export class FeedRunner {
   }
 
   private async drainPass(signal?: AbortSignal): Promise<DrainPass | null> {
-    const pass = await drainPending(this.runtime, this.store, { strategy: this.strategy.name, shadow: this.options.shadow, dryRun: this.options.dryRun }, signal);
+    if (!this.leading || this.leadership.signal.aborted) return null;
+    const passSignal = signal ? AbortSignal.any([signal, this.leadership.signal]) : this.leadership.signal;
+    const pass = await drainPending(this.runtime, this.store, { strategy: this.strategy.name, shadow: this.options.shadow, dryRun: this.options.dryRun }, passSignal);
     if (!pass) return null;
     this.drained.passes += 1;
     this.drained.users += pass.users;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../config/load.js';
 import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, errorMessage } from '../errors.js';
 import type { FeedChange } from '../feeds/changes.js';
@@ -47,6 +48,11 @@ export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFla
   }
   const untilEnd = source === 'kafka' ? (flags.untilEnd ?? false) : (flags.once ?? false);
   const dryRun = flags.dryRun ?? false;
+  if (!dryRun && config.state.valkeyUrl === null) {
+    // The group's offsets would be committed while the pending users lived in this process only.
+    process.stderr.write(`ff-detector watch ${source}: without --dry-run a feed keeps its live state and pending users in Valkey: set state.valkeyUrl (VALKEY_URL), or add --dry-run\n`);
+    return EXIT_USAGE;
+  }
   const runtime = new Runtime(config, logger);
   const out = process.stdout;
   const print = (line: object): void => void writeLine(out, JSON.stringify(line));
@@ -79,6 +85,13 @@ export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFla
   process.once('SIGTERM', onSignal);
   let drained = true;
   let drainError: string | null = null;
+  // Without --dry-run this process drains the deployment's pending set: it leads, or it does not run.
+  const lease = dryRun ? null : await leadOrRefuse(runtime, interrupt);
+  if (lease === 'refused') {
+    await runtime.close();
+    process.stderr.write(`ff-detector watch ${source}: a daemon leads this deployment (it drains the feed's pending users); stop it, or add --dry-run\n`);
+    return EXIT_USAGE;
+  }
   try {
     runner.start(interrupt.signal);
     runner.setLeading(true);
@@ -105,6 +118,7 @@ export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFla
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await runner.stop().catch(() => undefined); // safe twice; stops the feed when anything above threw
+    await lease?.release();
     await runtime.close();
   }
 }
@@ -116,4 +130,34 @@ function changeLine(change: FeedChange, at: { partition: number; offset: string 
   const extra = change.type === 'snapshot' ? { enabled: change.enabled ?? null, percentage: change.percentage ?? null } : {};
   const userCount = change.type === 'snapshot' && change.stage ? change.stage.count : change.users.length;
   return { ...base, ...extra, userCount, users, usersTruncated: userCount > users.length };
+}
+
+/**
+ * Takes the daemon's leader lock for the watch's duration (renewed every third of its TTL), so no
+ * daemon drains or starts owed runs meanwhile; a lost lock stops the watch. 'refused' when a
+ * daemon holds it.
+ */
+async function leadOrRefuse(runtime: Runtime, interrupt: AbortController): Promise<{ release: () => Promise<void> } | 'refused'> {
+  const { locks } = await runtime.openStore();
+  const key = `${runtime.config.state.detectorKeyPrefix}leader`;
+  const token = `watch-${randomUUID()}`;
+  const ttl = runtime.config.daemon.leaderTtlMs;
+  // A holder that died (a killed watch or daemon) lets its lease lapse within the TTL: wait that long.
+  const deadline = Date.now() + ttl + 1000;
+  while (!(await locks.tryLock(key, token, ttl))) {
+    if (Date.now() > deadline || interrupt.signal.aborted) return 'refused';
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const renewal = setInterval(() => {
+    locks.renewLock(key, token, ttl).then(
+      (held) => held || interrupt.abort(new Error('lost the leader lock')),
+      () => undefined, // Valkey blipped: the next renewal tries again within the TTL
+    );
+  }, ttl / 3);
+  return {
+    release: async () => {
+      clearInterval(renewal);
+      await locks.unlock(key, token).catch(() => undefined);
+    },
+  };
 }

@@ -184,12 +184,13 @@ class BucketFeed {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wakeUp = () => {
+      const done = (): void => {
         clearTimeout(timer);
         this.wakeUp = () => void (this.woken = true);
         resolve();
       };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
     });
   }
 
@@ -213,7 +214,18 @@ class BucketFeed {
       // Unchanged: not read again (but one listed again after it vanished is, to be applied again).
       if (mark?.etag === etag && !retry && mark.heldBy !== 'vanished') continue;
       read += 1;
-      await this.readAndApply(object, etag, retry);
+      try {
+        await this.readAndApply(object, etag, retry);
+      } catch (error) {
+        // One object S3 refuses (AccessDenied, KMS) must not stop the others; a retryable failure
+        // (S3 or Valkey unreachable) fails the cycle, retried at the next one.
+        if (error instanceof FfError && error.retryable) throw error;
+        const detail = `cannot be read: ${errorMessage(error)}`;
+        this.deps.logger.error({ bucket, key: object.key, etag }, `flag bucket object held: ${detail}`);
+        const entry: ObjectMark = { etag, outcome: 'held', heldBy: 'unreadable', detail, at: new Date().toISOString() };
+        this.marks.set(object.key, entry);
+        await store.markObject(flag, object.key, entry);
+      }
     }
     // A listing cut at maxObjects cannot tell a vanished object from one beyond the cut.
     if (listed.length >= this.settings.maxObjects) this.deps.logger.warn({ bucket, prefix, maxObjects: this.settings.maxObjects }, 'the listing reached strategies.s3Bucket.maxObjects: objects beyond it are not seen (narrow the prefix or raise the limit)');
@@ -258,7 +270,9 @@ class BucketFeed {
       const change: FeedChange = { ...content.change, type: 'snapshot', flag, position: { key: object.key, etag }, version: { at, partition: BUCKET_PARTITION, offset }, maxRemoved };
       await this.sink.apply(change);
       const state = await store.read(flag);
-      if (state !== null && state.version.offset === change.version?.offset && state.version.partition === BUCKET_PARTITION) {
+      // Applied when the bucket's partition records this change's offset (only an applied commit
+      // writes it; a topic commit since may have moved `version`).
+      if (state !== null && state.applied[String(BUCKET_PARTITION)] === change.version?.offset) {
         this.lastChangeAt = new Date().toISOString();
         this.options.onChange?.(change, { key: object.key, etag });
         return await mark('applied', null);

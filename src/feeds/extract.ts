@@ -75,6 +75,8 @@ export class MappingReader {
     const at = (steps: PathStep[] | null): unknown[] => this.valuesAt(document, roots, steps);
     const found = this.users(at(users));
     if (mapping.kind === 'snapshot') {
+      // A snapshot without its users list at all is not "nobody": it would remove every explicit user.
+      if (users !== null && at(users.at(-1)?.kind === 'all' ? users.slice(0, -1) : users).length === 0) return { type: 'other', reason: `the snapshot has no users list at ${mapping.usersPath ?? ''}` };
       // The rest of the definition (segments, rules, bucketing) is compared as digests: the values
       // read one by one here are left out of them.
       const read = [users, enabled, percentage].flatMap((steps) => (steps ? locate(document, steps) : []));
@@ -110,7 +112,8 @@ export class MappingReader {
   /** Strings, split on the separator when the users are one joined string; others ignored. */
   private users(values: unknown[]): string[] {
     const separator = this.compiled.mapping.usersSeparator;
-    const strings = values.filter((value): value is string => typeof value === 'string');
+    // Whole numbers are IDs too (`"actors": [12345]`); other values are not users.
+    const strings = values.flatMap((value) => (typeof value === 'string' ? [value] : Number.isSafeInteger(value) ? [String(value)] : []));
     const split = separator ? strings.flatMap((value) => value.split(separator)) : strings;
     return split.map((id) => id.trim()).filter((id) => id !== '');
   }

@@ -47,7 +47,7 @@ export const kafkaTopicSchema = z
     fromBeginning: z.boolean().default(true),
     /** Behind the head by more than this many messages, the feed reports `lagging`. */
     maxLagMessages: z.number().int().positive().default(1000),
-    /** A change the users cannot express starts a full polling run this long after the last such change. */
+    /** A change the users cannot express starts a full polling run this long after the first such change (later ones join it). */
     debounceSeconds: z.number().min(0).max(3600).default(30),
     /** Scheduled and triggered polling runs evaluate with the live state over the rules file (feeds/live-checker.ts). */
     pollingUsesLiveState: z.boolean().default(false),
@@ -77,8 +77,8 @@ export const s3BucketSchema = z
     /** Keys listed at most per cycle. */
     maxObjects: z.number().int().positive().default(100_000),
     /** A JSON or YAML object is parsed whole up to this size (decompressed); a user list (linkedByKey) is streamed at any size. */
-    maxDocumentBytes: z.number().int().positive().default(64 * 1024 * 1024),
-    /** A change users cannot express starts a full polling run this long after the last one. */
+    maxDocumentBytes: z.number().int().positive().default(8 * 1024 * 1024),
+    /** A change users cannot express starts a full polling run this long after the first one (later ones join it). */
     debounceSeconds: z.number().min(0).max(3600).default(30),
   })
   .strict()

@@ -58,7 +58,17 @@ export class LiveStateSink implements FeedChangeSink {
       const maxRemoved = change.type !== 'snapshot' ? null : change.maxRemoved !== undefined ? change.maxRemoved : await this.guardLimit(change.flag);
       const commit = { state: plan.state, base: previous?.revision ?? 0, users: plan.users, trigger: plan.trigger, maxRemoved };
       let outcome = await this.store.commit(change.flag, commit);
-      if (outcome.result === 'held' && change.type === 'snapshot' && change.maxRemoved === undefined && (await this.guard?.released())) outcome = await this.store.commit(change.flag, { ...commit, maxRemoved: null });
+      if (outcome.result === 'held' && change.type === 'snapshot' && change.maxRemoved === undefined && this.guard) {
+        if (await this.guard.released()) outcome = await this.store.commit(change.flag, { ...commit, maxRemoved: null });
+        else if (!change.stage) {
+          // A topic's snapshot is not read again once its offset is committed: its removals are held
+          // (the last state keeps those users), its additions still apply.
+          const adds = planChange(previous, { type: 'add', flag: change.flag, position: change.position, users: change.users, version }, version, this.clock());
+          const kept = await this.store.commit(change.flag, { state: adds.state, base: previous?.revision ?? 0, users: adds.users, trigger: adds.trigger, maxRemoved: null });
+          if (kept.result === 'conflict') continue;
+          if (kept.result === 'applied') outcome = { result: 'held', added: kept.added, removed: outcome.removed };
+        }
+      }
       if (outcome.result === 'conflict') continue;
       if (outcome.result === 'stage-lost') throw new FfError('STATE_UNAVAILABLE', `the staged users of a ${change.type} for ${change.flag} are incomplete (expired or evicted): not applied`, { retryable: true });
       const { result, added, removed } = outcome;

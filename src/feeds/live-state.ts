@@ -110,7 +110,10 @@ export interface FeedStore {
   unmarkObject(flag: string, key: string): Promise<void>;
   /** Up to `max` pending users (not removed: settle() does that once they are handled). */
   peekPending(flag: string, max: number): Promise<string[]>;
-  settle(flag: string, users: readonly string[]): Promise<void>;
+  /** Each pending user's token: what settle() compares, so a user pended again since is kept. */
+  pendingTokens(flag: string, users: readonly string[]): Promise<string[]>;
+  /** Removes users from the pending set — with tokens, only those not pended again since; the count removed. */
+  settle(flag: string, users: readonly string[], tokens?: readonly string[]): Promise<number>;
   pendingSize(flag: string): Promise<number>;
   /** Takes the re-run flag: the trigger, once; null when none is set. */
   takeTrigger(flag: string): Promise<RunTrigger | null>;
@@ -148,7 +151,8 @@ export function isStale(state: LiveFlagState | null, version: LiveVersion, snaps
  * pending users, the state and the re-run flag are written together or not at all. A replace
  * loads the new list into a set and lets Valkey find what was added and removed (SDIFFSTORE), so
  * the process never holds both lists.
- * KEYS: state, users, removed, pending, rerun, incoming, added, gone.
+ * KEYS: state, users, removed, pending, rerun, incoming (or the stage), added, gone, pending
+ * tokens (user → revision that last pended it), the tokens' default (the last replace's revision).
  * ARGV: state JSON, base revision, kind, trigger JSON ('' none), max removed (-1 none), then the
  * users (for replace-staged: the count staged).
  * Returns {1 applied | 2 conflict | 3 held | 4 stage lost, added, removed}.
@@ -162,6 +166,17 @@ local kind, added, removed = ARGV[3], 0, 0
 local function each(key, command)
   for i = 6, #ARGV, 500 do redis.call(command, key, unpack(ARGV, i, math.min(i + 499, #ARGV))) end
 end
+-- The pending users' tokens: a drain settles a user only if it was not pended again since it read them.
+local function tokens(value)
+  for i = 6, #ARGV, 250 do
+    local pairs = {}
+    for j = i, math.min(i + 249, #ARGV) do
+      pairs[#pairs + 1] = ARGV[j]
+      pairs[#pairs + 1] = value
+    end
+    redis.call('HSET', KEYS[9], unpack(pairs))
+  end
+end
 if kind == 'replace' or kind == 'replace-staged' or kind == 'replace-diffed' then
   if kind == 'replace' then
     redis.call('DEL', KEYS[6])
@@ -171,9 +186,14 @@ if kind == 'replace' or kind == 'replace-staged' or kind == 'replace-diffed' the
     return {4, 0, 0}
   end
   if kind == 'replace-diffed' then
-    -- added and gone were computed beforehand, a batch at a time (a large list must not block Valkey)
+    -- added and gone were computed beforehand, a batch at a time (a large list must not block Valkey);
+    -- sets that lost members (expired, evicted) would pend too few users: refused like a lost stage
     added = redis.call('SCARD', KEYS[7])
     removed = redis.call('SCARD', KEYS[8])
+    if added ~= tonumber(ARGV[7]) or removed ~= tonumber(ARGV[8]) then
+      redis.call('DEL', KEYS[7], KEYS[8])
+      return {4, 0, 0}
+    end
   else
     added = redis.call('SDIFFSTORE', KEYS[7], KEYS[6], KEYS[2])
     removed = redis.call('SDIFFSTORE', KEYS[8], KEYS[2], KEYS[6])
@@ -185,6 +205,9 @@ if kind == 'replace' or kind == 'replace-staged' or kind == 'replace-diffed' the
   end
   if added > 0 then redis.call('SUNIONSTORE', KEYS[4], KEYS[4], KEYS[7]) end
   if removed > 0 then redis.call('SUNIONSTORE', KEYS[4], KEYS[4], KEYS[8]) end
+  -- Every pending user's token becomes this revision: a drain pass that read an older one settles none.
+  redis.call('DEL', KEYS[9])
+  redis.call('SET', KEYS[10], revision + 1)
   if redis.call('EXISTS', KEYS[6]) == 1 then
     redis.call('RENAME', KEYS[6], KEYS[2])
     redis.call('PERSIST', KEYS[2]) -- a stage expires; the users it became must not
@@ -196,18 +219,38 @@ elseif kind == 'add' then
   each(KEYS[2], 'SADD')
   each(KEYS[3], 'SREM')
   each(KEYS[4], 'SADD')
+  tokens(revision + 1)
   added = #ARGV - 5
 elseif kind == 'remove' or kind == 'remove-remember' then
   each(KEYS[2], 'SREM')
   if kind == 'remove-remember' then each(KEYS[3], 'SADD') end
   each(KEYS[4], 'SADD')
+  tokens(revision + 1)
   removed = #ARGV - 5
 end
 redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[4] ~= '' then redis.call('SET', KEYS[5], ARGV[4]) end
+-- An owed run already set keeps its time: changes arriving faster than the debounce must not postpone it for ever.
+if ARGV[4] ~= '' then redis.call('SET', KEYS[5], ARGV[4], 'NX') end
 return {1, added, removed}`;
 
 /** HMGET then HDEL in one step, in chunks (Lua's unpack fails near 8,000 values). */
+/**
+ * Removes each pending user whose token is still the one the drain read: one pended again since
+ * (a re-add while its pass was sending) stays for the next pass. ARGV: user, token, user, token…
+ */
+const SETTLE = `
+local base = redis.call('GET', KEYS[3]) or '0'
+local settled = 0
+for i = 1, #ARGV, 2 do
+  local current = redis.call('HGET', KEYS[2], ARGV[i]) or base
+  if current == ARGV[i + 1] then
+    redis.call('SREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    settled = settled + 1
+  end
+end
+return settled`;
+
 const TAKE_FIELDS = `
 local values = {}
 for i = 1, #ARGV, 500 do
@@ -218,7 +261,7 @@ end
 for i = 1, #ARGV, 500 do redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV))) end
 return values`;
 
-type Part = 'state' | 'users' | 'removed' | 'pending' | 'rerun' | 'incoming' | 'added' | 'gone' | 'shadow' | 'objects' | `stage:${string}` | `added:${string}` | `gone:${string}`;
+type Part = 'state' | 'users' | 'removed' | 'pending' | 'pending-tokens' | 'pending-base' | 'rerun' | 'incoming' | 'added' | 'gone' | 'shadow' | 'objects' | `stage:${string}` | `added:${string}` | `gone:${string}`;
 
 /** Members read and looked up per round trip while diffing a large staged list. */
 const DIFF_BATCH = 10_000;
@@ -246,11 +289,11 @@ export class ValkeyFeedStore implements FeedStore {
     // A large staged list is diffed a batch at a time before the script, which then only counts
     // and swaps: SDIFFSTORE over millions of members would block every other client for seconds.
     const diffed = staged !== null && users.kind === 'replace-staged' && users.count > this.inlineDiffMax;
-    if (diffed && staged !== null) await this.diffStage(flag, staged);
-    const parts: Part[] = ['state', 'users', 'removed', 'pending', 'rerun', staged !== null ? `stage:${staged}` : 'incoming', diffed ? `added:${staged}` : 'added', diffed ? `gone:${staged}` : 'gone'];
+    const sizes = diffed && staged !== null ? await this.diffStage(flag, staged) : null;
+    const parts: Part[] = ['state', 'users', 'removed', 'pending', 'rerun', staged !== null ? `stage:${staged}` : 'incoming', diffed ? `added:${staged}` : 'added', diffed ? `gone:${staged}` : 'gone', 'pending-tokens', 'pending-base'];
     const keys = parts.map((part) => this.key(flag, part));
     const kind = users.kind === 'remove' && users.remember ? 'remove-remember' : diffed ? 'replace-diffed' : users.kind;
-    const listed = users.kind === 'none' ? [] : users.kind === 'replace-staged' ? [users.count] : users.users;
+    const listed = users.kind === 'none' ? [] : users.kind === 'replace-staged' ? [users.count, ...(sizes ? [sizes.added, sizes.gone] : [])] : users.users;
     const args = [JSON.stringify(state), base, kind, trigger ? JSON.stringify(trigger) : '', maxRemoved ?? -1, ...listed];
     const [code, added, removed] = (await this.call('commit the live state', (client) => client.eval(COMMIT, keys.length, ...keys, ...args))) as [number, number, number];
     if (code === 2) return { result: 'conflict' };
@@ -259,12 +302,13 @@ export class ValkeyFeedStore implements FeedStore {
   }
 
   /** The stage's users not in the live users (`added:<stage>`) and the live users not in it (`gone:<stage>`). */
-  private async diffStage(flag: string, stage: string): Promise<void> {
+  private async diffStage(flag: string, stage: string): Promise<{ added: number; gone: number }> {
     const stageKey = this.key(flag, `stage:${stage}`);
     const usersKey = this.key(flag, 'users');
-    const into = async (from: string, against: string, target: string): Promise<void> => {
+    const into = async (from: string, against: string, target: string): Promise<number> => {
       const targetKey = this.key(flag, target as Part);
       await this.call('diff a staged list', (client) => client.del(targetKey));
+      let size = 0;
       let cursor = '0';
       do {
         const [next, members] = await this.call('diff a staged list', (client) => client.sscan(from, cursor, 'COUNT', DIFF_BATCH));
@@ -272,11 +316,14 @@ export class ValkeyFeedStore implements FeedStore {
         if (members.length === 0) continue;
         const present = await this.call('diff a staged list', (client) => client.smismember(against, ...members));
         const missing = members.filter((_, i) => present[i] === 0);
-        if (missing.length > 0) await this.call('diff a staged list', (client) => client.multi().sadd(targetKey, ...missing).expire(targetKey, STAGE_DIFF_TTL_SECONDS).exec());
+        if (missing.length > 0) {
+          const replies = await this.call('diff a staged list', (client) => client.multi().sadd(targetKey, ...missing).expire(targetKey, STAGE_DIFF_TTL_SECONDS).scard(targetKey).exec());
+          size = Number(replies?.[2]?.[1] ?? size);
+        }
       } while (cursor !== '0');
+      return size;
     };
-    await into(stageKey, usersKey, `added:${stage}`);
-    await into(usersKey, stageKey, `gone:${stage}`);
+    return { added: await into(stageKey, usersKey, `added:${stage}`), gone: await into(usersKey, stageKey, `gone:${stage}`) };
   }
 
   async membership(flag: string, users: readonly string[]): Promise<{ explicit: boolean[]; removed: boolean[] }> {
@@ -331,8 +378,29 @@ export class ValkeyFeedStore implements FeedStore {
     return this.call('read pending users', (client) => client.srandmember(this.key(flag, 'pending'), max));
   }
 
-  async settle(flag: string, users: readonly string[]): Promise<void> {
-    if (users.length > 0) await this.call('settle pending users', (client) => client.srem(this.key(flag, 'pending'), ...users));
+  async pendingTokens(flag: string, users: readonly string[]): Promise<string[]> {
+    if (users.length === 0) return [];
+    return this.call('read pending tokens', async (client) => {
+      const [tokens, base] = await Promise.all([client.hmget(this.key(flag, 'pending-tokens'), ...users), client.get(this.key(flag, 'pending-base'))]);
+      return tokens.map((token) => token ?? base ?? '0');
+    });
+  }
+
+  async settle(flag: string, users: readonly string[], tokens?: readonly string[]): Promise<number> {
+    if (users.length === 0) return 0;
+    const keys = [this.key(flag, 'pending'), this.key(flag, 'pending-tokens'), this.key(flag, 'pending-base')];
+    const pairs = users.flatMap((user, i) => [user, tokens?.[i] ?? '']);
+    if (!tokens) {
+      // Unconditional: every named user goes.
+      await this.call('settle pending users', (client) => client.multi().srem(keys[0] as string, ...users).hdel(keys[1] as string, ...users).exec());
+      return users.length;
+    }
+    let settled = 0;
+    for (let i = 0; i < pairs.length; i += 1000) {
+      const chunk = pairs.slice(i, i + 1000);
+      settled += Number(await this.call('settle pending users', (client) => client.eval(SETTLE, keys.length, ...keys, ...chunk)));
+    }
+    return settled;
   }
 
   pendingSize(flag: string): Promise<number> {
@@ -357,7 +425,7 @@ export class ValkeyFeedStore implements FeedStore {
     await this.call('record shadow users', async (client) => {
       const pipeline = client.pipeline();
       for (const user of users) pipeline.hsetnx(key, user, String(atMs));
-      await pipeline.exec();
+      for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     });
   }
 

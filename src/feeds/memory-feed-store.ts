@@ -9,6 +9,8 @@ interface FlagEntry {
   shadow: Map<string, number>;
   stages: Map<string, Set<string>>;
   objects: Map<string, ObjectMark>;
+  tokens: Map<string, string>;
+  tokenBase: string;
 }
 
 /**
@@ -36,6 +38,8 @@ export class MemoryFeedStore implements FeedStore {
       const gone = [...entry.users].filter((user) => !incoming.has(user));
       if (maxRemoved !== null && maxRemoved >= 0 && gone.length > maxRemoved) return Promise.resolve({ result: 'held', added: fresh.length, removed: gone.length });
       for (const user of [...fresh, ...gone]) entry.pending.add(user);
+      entry.tokens.clear();
+      entry.tokenBase = String(base + 1);
       entry.users = incoming;
       entry.removed.clear();
       [added, removed] = [fresh.length, gone.length];
@@ -44,6 +48,7 @@ export class MemoryFeedStore implements FeedStore {
         entry.users.add(user);
         entry.removed.delete(user);
         entry.pending.add(user);
+        entry.tokens.set(user, String(base + 1));
       }
       added = users.users.length;
     } else if (users.kind === 'remove') {
@@ -51,11 +56,12 @@ export class MemoryFeedStore implements FeedStore {
         entry.users.delete(user);
         if (users.remember) entry.removed.add(user);
         entry.pending.add(user);
+        entry.tokens.set(user, String(base + 1));
       }
       removed = users.users.length;
     }
     entry.state = structuredClone(state);
-    if (trigger) entry.trigger = trigger;
+    entry.trigger ??= trigger; // an owed run already set keeps its time
     return Promise.resolve({ result: 'applied', added, removed });
   }
 
@@ -99,10 +105,21 @@ export class MemoryFeedStore implements FeedStore {
     return Promise.resolve([...this.entry(flag).pending].slice(0, max));
   }
 
-  settle(flag: string, users: readonly string[]): Promise<void> {
-    const { pending } = this.entry(flag);
-    for (const user of users) pending.delete(user);
-    return Promise.resolve();
+  pendingTokens(flag: string, users: readonly string[]): Promise<string[]> {
+    const entry = this.entry(flag);
+    return Promise.resolve(users.map((user) => entry.tokens.get(user) ?? entry.tokenBase));
+  }
+
+  settle(flag: string, users: readonly string[], tokens?: readonly string[]): Promise<number> {
+    const entry = this.entry(flag);
+    let settled = 0;
+    users.forEach((user, i) => {
+      if (tokens && (entry.tokens.get(user) ?? entry.tokenBase) !== tokens[i]) return;
+      entry.pending.delete(user);
+      entry.tokens.delete(user);
+      settled += 1;
+    });
+    return Promise.resolve(settled);
   }
 
   pendingSize(flag: string): Promise<number> {
@@ -154,7 +171,7 @@ export class MemoryFeedStore implements FeedStore {
   private entry(flag: string): FlagEntry {
     let entry = this.flags.get(flag);
     if (!entry) {
-      entry = { state: null, users: new Set(), removed: new Set(), pending: new Set(), trigger: null, shadow: new Map(), stages: new Map(), objects: new Map() };
+      entry = { state: null, users: new Set(), removed: new Set(), pending: new Set(), trigger: null, shadow: new Map(), stages: new Map(), objects: new Map(), tokens: new Map(), tokenBase: '0' };
       this.flags.set(flag, entry);
     }
     return entry;

@@ -1,5 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { errorMessage } from '../errors.js';
+import { namesFlag } from '../investigate/bucket.js';
 import { classify, type Encoding } from '../investigate/encodings.js';
 
 /** Documents in one message beyond which it is refused (its versions are offset × this + index). */
@@ -36,7 +37,8 @@ const REASON_OF: Partial<Record<Encoding, MalformedReason>> = {
  * first; other encodings are read as `investigate` reads them.
  */
 export function decodeMessage(value: Buffer | null, key: Buffer | null, needle: Buffer): DecodedMessage {
-  if (value === null) return key !== null && key.includes(needle) ? { kind: 'tombstone' } : { kind: 'unrelated' };
+  // A tombstone's key must name the flag as a whole word: `my_flag_v2`'s is not `my_flag`'s.
+  if (value === null) return key !== null && namesFlag(key.toString('utf8'), needle.toString('utf8')) ? { kind: 'tombstone' } : { kind: 'unrelated' };
   // Decompressed here, not by classify(): the flag's name is looked for in what the gzip holds.
   let bytes = value;
   if (value[0] === 0x1f && value[1] === 0x8b) {

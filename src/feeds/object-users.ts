@@ -71,7 +71,8 @@ function idsOf(line: string, format: Format): string[] {
   if (format.kind === 'lines') return [line];
   if (format.kind === 'csv') return [(line.split(',')[format.column] ?? '').trim().replace(/^"|"$/g, '')];
   try {
-    return select(JSON.parse(line) as unknown, format.users).filter((value): value is string => typeof value === 'string');
+    const values = select(JSON.parse(line) as unknown, format.users).flatMap((value) => (typeof value === 'string' ? [value] : Number.isSafeInteger(value) ? [String(value)] : []));
+    return values.length > 0 ? values : [line]; // a row without a user is counted invalid
   } catch {
     return [line];
   }

@@ -59,6 +59,8 @@ export interface TopicFeedOptions {
 
 const RETRY_FIRST_MS = 500;
 const SESSION_TIMEOUT_MS = 10_000;
+const RESTART_FIRST_MS = 5000;
+const RESTART_MAX_MS = 60_000;
 const RETRY_MAX_MS = 30_000;
 
 /**
@@ -124,7 +126,37 @@ class TopicFeed {
     return entries.length === 0 ? null : Object.fromEntries(entries.map(([partition, progress]) => [String(partition), progress.next]));
   }
 
+  /**
+   * Follows the topic until stopped. A daemon's feed that fails (Kafka unreachable at start, the
+   * topic not created yet, a crash kafkajs does not recover from) starts again with backoff, so it
+   * does not stay down until the process restarts; a watch reports the failure instead.
+   */
   private async follow(): Promise<void> {
+    let wait = RESTART_FIRST_MS;
+    for (;;) {
+      const error = await this.followOnce();
+      if (error === null || this.stopping.aborted) {
+        this.state = 'stopped';
+        return;
+      }
+      this.logger.error({ topic: this.settings.topic }, `the flag topic feed stopped: ${error}`);
+      if (this.options.untilEnd || this.options.readOnly) {
+        this.state = 'failed';
+        this.error = error;
+        return;
+      }
+      this.state = 'starting';
+      this.error = `${error} (starting again in ${wait / 1000} s)`;
+      if (!(await sleep(wait, this.stopping))) {
+        this.state = 'stopped';
+        return;
+      }
+      wait = Math.min(wait * 2, RESTART_MAX_MS);
+    }
+  }
+
+  /** One consumer's life: null when stopped, else why it failed. */
+  private async followOnce(): Promise<string | null> {
     const { topic } = this.settings;
     let crashed: (error: Error) => void = () => undefined;
     const crash = new Promise<never>((_, reject) => (crashed = reject));
@@ -135,7 +167,7 @@ class TopicFeed {
       const consumer = this.kafka.consumer({ groupId: this.group, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 3000, allowAutoTopicCreation: false, retry: { retries: 8, maxRetryTime: RETRY_MAX_MS } });
       this.consumer = consumer;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
-        // kafkajs restarts the consumer itself after a retriable error; anything else is final.
+        // kafkajs restarts the consumer itself after a retriable error; anything else ends this life.
         if (!payload.restart) crashed(payload.error);
         else this.logger.warn({ err: payload.error, topic }, `flag topic consumer restarting: ${errorMessage(payload.error)}`);
       });
@@ -147,15 +179,15 @@ class TopicFeed {
       await consumer.subscribe({ topic, fromBeginning: this.settings.fromBeginning });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });
       this.logger.info({ topic, group: this.group, readOnly: this.options.readOnly === true }, `following the flag topic ${topic} for ${this.settings.flag}`);
+      this.error = null;
       if (this.endOffsets && this.reachedEnd()) this.stopper.abort();
       if (!this.stopping.aborted) await Promise.race([new Promise<void>((resolve) => this.stopping.addEventListener('abort', () => resolve(), { once: true })), crash]);
-      this.state = 'stopped';
+      return null;
     } catch (error) {
-      this.state = 'failed';
-      this.error = errorMessage(error);
-      this.logger.error({ err: error, topic }, `the flag topic feed stopped: ${this.error}`);
+      return errorMessage(error);
     } finally {
       await this.consumer?.disconnect().catch(() => undefined);
+      this.consumer = undefined;
       if (this.options.readOnly) await this.deleteGroup();
     }
   }
@@ -165,7 +197,7 @@ class TopicFeed {
     let uncommitted: string | null = null;
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.stopping.aborted) break;
-      const outcome = await this.handle(partition, message, heartbeat);
+      const outcome = await this.handle(partition, message, heartbeat, () => isRunning() && !isStale());
       if (outcome === 'stopped') break;
       const next = (BigInt(message.offset) + 1n).toString();
       resolveOffset(message.offset);
@@ -186,14 +218,14 @@ class TopicFeed {
   }
 
   /** One message: its changes applied, or skipped (unrelated, malformed). Sink failures are retried here. */
-  private async handle(partition: number, message: kafkajs.KafkaMessage, heartbeat: () => Promise<void>): Promise<'applied' | 'skipped' | 'stopped'> {
+  private async handle(partition: number, message: kafkajs.KafkaMessage, heartbeat: () => Promise<void>, running: () => boolean): Promise<'applied' | 'skipped' | 'stopped'> {
     this.counts.read += 1;
     const changes = this.changesOf(partition, message);
     if (changes === 'skipped') return 'skipped';
     for (const change of changes) {
-      const outcome = await this.applyWithRetry(change, partition, message.offset, heartbeat);
+      const outcome = await this.applyWithRetry(change, partition, message.offset, heartbeat, running);
       if (outcome === 'stopped') return 'stopped';
-      if (outcome === 'poison') return 'skipped';
+      if (outcome === 'poison') continue; // the message's other changes still apply
       this.options.onChange?.(change, { partition, offset: message.offset });
     }
     this.counts.applied += 1;
@@ -263,7 +295,7 @@ class TopicFeed {
    * bug's TypeError) makes the message poison: counted, logged, skipped — it must not block its
    * partition for ever.
    */
-  private async applyWithRetry(change: FeedChange, partition: number, offset: string, heartbeat: () => Promise<void>): Promise<'applied' | 'poison' | 'stopped'> {
+  private async applyWithRetry(change: FeedChange, partition: number, offset: string, heartbeat: () => Promise<void>, running: () => boolean): Promise<'applied' | 'poison' | 'stopped'> {
     let wait = RETRY_FIRST_MS;
     for (;;) {
       try {
@@ -278,6 +310,8 @@ class TopicFeed {
         this.error = `cannot apply a change (partition ${partition}, offset ${offset}): ${errorMessage(error)}`;
         this.logger.warn({ err: error, partition, offset, retryInMs: wait }, this.error);
         if (!(await sleep(wait, this.stopping))) return 'stopped';
+        // A rebalance took the partition (or the consumer stops): its new owner applies the change.
+        if (!running()) return 'stopped';
         await heartbeat().catch(() => undefined);
         wait = Math.min(wait * 2, RETRY_MAX_MS);
       }

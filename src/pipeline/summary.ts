@@ -106,6 +106,8 @@ export interface ShadowAgreement {
   both: number;
   onlyPolling: number;
   onlyFeed: number;
+  /** Users the run enqueued whose shadow entry could not be read (Valkey failed then): in no count. */
+  unmatched: number;
   /** How many minutes before the run the feed found the users both found: median and maximum. */
   feedEarlierMinutes: { p50: number | null; max: number | null };
 }

@@ -450,6 +450,24 @@ function describeFeedStoreSemantics(open: () => Promise<FeedStore>): void {
   });
 
   describe('pending users', () => {
+    it('settles with tokens only the users not pended again since the tokens were read', async () => {
+      const store = await open();
+      expect(await store.commit(FLAG, commitOf(0, add(['user-1', 'user-2'])))).toEqual(applied(2, 0));
+      const tokens = await store.pendingTokens(FLAG, ['user-1', 'user-2']);
+      // user-1 is removed and added again while the pass sends: its token moves on.
+      expect(await store.commit(FLAG, commitOf(1, remove(['user-1'], false)))).toEqual(applied(0, 1));
+      expect(await store.commit(FLAG, commitOf(2, add(['user-1'])))).toEqual(applied(1, 0));
+      expect(await store.settle(FLAG, ['user-1', 'user-2'], tokens)).toBe(1);
+      expect(await store.peekPending(FLAG, 10)).toEqual(['user-1']);
+      // A replace re-pends through its own token: earlier ones no longer match.
+      const before = await store.pendingTokens(FLAG, ['user-1']);
+      expect(await store.commit(FLAG, commitOf(3, replace(['user-1', 'user-3'])))).toEqual(applied(1, 1));
+      expect(await store.settle(FLAG, ['user-1'], before)).toBe(0);
+      const now = await store.pendingTokens(FLAG, ['user-1', 'user-2', 'user-3']);
+      expect(await store.settle(FLAG, ['user-1', 'user-2', 'user-3'], now)).toBe(3);
+      expect(await store.pendingSize(FLAG)).toBe(0);
+    });
+
     it('peeks without removing; settle removes', async () => {
       const store = await open();
       const five = users(5);
@@ -495,13 +513,16 @@ function describeFeedStoreSemantics(open: () => Promise<FeedStore>): void {
   });
 
   describe('the re-run flag', () => {
-    it('is written with an applied commit only; a commit without one leaves the one set', async () => {
+    it('is written with an applied commit only; one already owed keeps its reason and time (later changes do not postpone it)', async () => {
       const store = await open();
       expect(await store.commit(FLAG, commitOf(0, NONE, { trigger: trigger('rules changed') }))).toEqual(applied(0, 0));
       expect(await store.peekTrigger(FLAG)).toEqual(trigger('rules changed'));
       expect(await store.commit(FLAG, commitOf(1, NONE, { trigger: trigger('salt changed', true) }))).toEqual(applied(0, 0));
-      expect(await store.peekTrigger(FLAG)).toEqual(trigger('salt changed', true));
+      expect(await store.peekTrigger(FLAG)).toEqual(trigger('rules changed'));
       expect(await store.commit(FLAG, commitOf(2, NONE))).toEqual(applied(0, 0));
+      expect(await store.peekTrigger(FLAG)).toEqual(trigger('rules changed'));
+      expect(await store.takeTrigger(FLAG)).toEqual(trigger('rules changed'));
+      expect(await store.commit(FLAG, commitOf(3, NONE, { trigger: trigger('salt changed', true) }))).toEqual(applied(0, 0));
       expect(await store.peekTrigger(FLAG)).toEqual(trigger('salt changed', true));
       expect(await store.commit(FLAG, commitOf(0, NONE, { trigger: trigger('conflict') }))).toEqual(CONFLICT);
       expect(await store.peekTrigger(FLAG)).toEqual(trigger('salt changed', true));

@@ -433,9 +433,13 @@ describe('LiveStateSink over MemoryFeedStore', () => {
     expect(await store.read(FLAG)).toMatchObject({ complete: true });
     expect(await membership(store, ['u5', 'u6', 'u7', 'u8'])).toEqual({ u5: [false, false], u6: [true, false], u7: [true, false], u8: [false, false] });
     expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['u5', 'u6', 'u7', 'u8']);
-    expect((await store.peekTrigger(FLAG))?.reason).toContain('first whole snapshot');
+    // The run owed since the first change keeps its reason and time (a later one does not postpone it).
+    expect((await store.peekTrigger(FLAG))?.reason).toContain('the first change the feed applied');
+    await store.takeTrigger(FLAG);
+    await sink.apply(snapshot(['u6', 'u7'], { percentage: 50 }, v(102, 0, 3)));
+    expect((await store.peekTrigger(FLAG))?.reason).toContain('percentage rose');
     // Complete now: a remove is not remembered.
-    await sink.apply(remove(['u6'], v(103, 0, 3)));
+    await sink.apply(remove(['u6'], v(103, 0, 4)));
     expect(await membership(store, ['u6'])).toEqual({ u6: [false, false] });
   });
 
@@ -593,5 +597,23 @@ describe('LiveStateSink: the forget guard on snapshots that set no limit of thei
     await sink.apply(snapshot([], { maxRemoved: 5 }, v(2000, 0, 2)));
     expect(outcomes).toEqual(['applied', 'held']);
     expect(asked()).toBe(0);
+  });
+});
+
+describe('LiveStateSink: a topic snapshot held by the forget guard', () => {
+  it('still applies its additions (its offset is committed: it is never read again); its removals stay held', async () => {
+    const store = new MemoryFeedStore();
+    const outcomes: string[] = [];
+    const sink = new LiveStateSink(store, silentLogger(), new DetectorEventBus(), (applied) => outcomes.push(applied.outcome), () => NOW, { maxFraction: 0.1, floor: 10, released: () => Promise.resolve(false) });
+    const many = Array.from({ length: 100 }, (_, i) => `user-${i}`);
+    await sink.apply(snapshot(many, {}, v(1000, 0, 1)));
+    await store.settle(FLAG, many);
+    await sink.apply(snapshot(['user-0', 'new-1', 'new-2'], {}, v(2000, 0, 2))); // removes 99 > 10
+    expect(outcomes).toEqual(['applied', 'held']);
+    expect(await store.explicitCount(FLAG)).toBe(102);
+    expect(sorted(await store.peekPending(FLAG, 10))).toEqual(['new-1', 'new-2', 'user-0']);
+    // The message counts as applied: a redelivery of it is stale.
+    await sink.apply(snapshot(['user-0', 'new-1', 'new-2'], {}, v(2000, 0, 2)));
+    expect(outcomes.at(-1)).toBe('stale');
   });
 });

@@ -173,7 +173,15 @@ export class ValkeyConnection {
 export function toStateError(what: string, error: unknown, url?: string): FfError {
   if (error instanceof FfError) return error;
   const where = url ? ` at ${redactUrl(url)}` : '';
-  return new FfError('STATE_UNAVAILABLE', `Valkey ${what} failed${where}: ${errorMessage(error)}`, { cause: error, retryable: true });
+  return new FfError('STATE_UNAVAILABLE', `Valkey ${what} failed${where}: ${errorMessage(error)}`, { cause: error, retryable: isTransient(error) });
+}
+
+/** Valkey's replies that retrying can cure; any other error reply (WRONGTYPE, a script error) is deterministic. */
+const TRANSIENT_REPLY = /^(OOM|BUSY|LOADING|TRYAGAIN|CLUSTERDOWN|MOVED|ASK|MASTERDOWN|READONLY|NOREPLICAS)\b/;
+
+function isTransient(error: unknown): boolean {
+  if (!(error instanceof Error) || error.name !== 'ReplyError') return true; // connection errors, timeouts
+  return TRANSIENT_REPLY.test(error.message);
 }
 
 /** Keeps passwords out of logs and errors. */

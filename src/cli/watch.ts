@@ -59,6 +59,7 @@ export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFla
   const counts = { changes: 0, sent: 0, runsOwed: 0 };
   const startedAt = Date.now();
   const wouldOnly = dryRun || feed.shadow;
+  const said = new Set<string>();
   const store = await runtime.openFeedStore(dryRun);
   const runner = new FeedRunner(runtime, feedStrategy(strategy, `watch ${source}`), store, {
     shadow: feed.shadow,
@@ -71,8 +72,13 @@ export async function watchCommand(source: keyof typeof SOURCES, flags: WatchFla
     },
     onDrained: (pass) => {
       const at = new Date().toISOString();
-      for (const user of pass.sent) print({ type: wouldOnly ? 'would-enqueue' : 'enqueued', user, at });
-      counts.sent += pass.sent.length;
+      // Shadow and dry-run passes mark nobody known, so a user pended again is found again: said once.
+      for (const user of pass.sent) {
+        if (wouldOnly && said.has(user)) continue;
+        if (wouldOnly) said.add(user);
+        print({ type: wouldOnly ? 'would-enqueue' : 'enqueued', user, at });
+        counts.sent += 1;
+      }
     },
     onRunOwed: (trigger) => {
       counts.runsOwed += 1;

@@ -116,7 +116,7 @@ export class FeedRunner {
   /** Drains until no user is pending (watch --until-end), or a pass leaves users unsettled. */
   async drainAll(signal?: AbortSignal): Promise<boolean> {
     for (;;) {
-      const pass = await this.drainOnce(signal);
+      const pass = await this.drainOnce(signal, false);
       if (!pass) return true;
       if (!pass.settled) return false;
     }
@@ -200,8 +200,8 @@ export class FeedRunner {
    * One pass at a time in this process — the loop's and drainAll's, and those of every feed's
    * runner, which share the pending set — so no user is sent twice by it.
    */
-  private drainOnce(signal?: AbortSignal): Promise<DrainPass | null> {
-    const pass = draining.then(() => this.drainPass(signal));
+  private drainOnce(signal: AbortSignal | undefined, asLeader = true): Promise<DrainPass | null> {
+    const pass = draining.then(() => this.drainPass(signal, asLeader));
     draining = pass.then(
       () => undefined,
       () => undefined,
@@ -209,9 +209,10 @@ export class FeedRunner {
     return pass;
   }
 
-  private async drainPass(signal?: AbortSignal): Promise<DrainPass | null> {
-    if (!this.leading || this.leadership.signal.aborted) return null;
-    const passSignal = signal ? AbortSignal.any([signal, this.leadership.signal]) : this.leadership.signal;
+  private async drainPass(signal: AbortSignal | undefined, asLeader: boolean): Promise<DrainPass | null> {
+    // The loop drains as the leader, so losing leadership stops its pass; drainAll is asked for.
+    if (asLeader && this.leadership.signal.aborted) return null;
+    const passSignal = asLeader ? (signal ? AbortSignal.any([signal, this.leadership.signal]) : this.leadership.signal) : signal;
     const pass = await drainPending(this.runtime, this.store, { strategy: this.strategy.name, shadow: this.options.shadow, dryRun: this.options.dryRun }, passSignal);
     if (!pass) return null;
     this.drained.passes += 1;

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ValkeyFeedStore,
   isNewer,
   isStale,
   type CommitOutcome,
@@ -11,6 +10,7 @@ import {
   type RunTrigger,
   type UsersChange,
 } from '../../src/feeds/live-state.js';
+import { ValkeyFeedStore } from '../../src/feeds/valkey-feed-store.js';
 import { MemoryFeedStore } from '../../src/feeds/memory-feed-store.js';
 import { ValkeyConnection } from '../../src/state/valkey/connection.js';
 import { VALKEY_TARGETS, uniqueName } from '../helpers/services.js';

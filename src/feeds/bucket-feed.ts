@@ -348,8 +348,16 @@ class BucketFeed {
    * an empty listing counts.
    */
   private async reportVanished(listed: ObjectInfo[], chosen: ObjectInfo[]): Promise<void> {
-    if (this.settings.mapping.objects.newest && chosen.length > 0) return;
     const present = new Set(listed.map((object) => object.key));
+    if (this.settings.mapping.objects.newest && chosen.length > 0) {
+      // Retention removed older dated snapshots: their marks go too (the checkpoint stays as small as the listing).
+      for (const key of [...this.marks.keys()]) {
+        if (present.has(key) || !this.matcher.test(key)) continue;
+        this.marks.delete(key);
+        await this.deps.store.unmarkObject(this.settings.flag, key);
+      }
+      return;
+    }
     for (const [key, mark] of this.marks) {
       if (present.has(key) || mark.outcome !== 'applied' || !this.matcher.test(key)) continue;
       const detail = 'the object disappeared: its snapshot stays the live state until another object replaces it';

@@ -9,7 +9,7 @@ import { createGzip } from 'node:zlib';
 import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Valkey } from 'iovalkey';
-import { receiveAll } from './sqs-receive.js';
+import { deleteKeys, percentile, receiveAll } from './feed-helpers.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/logger.js';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -460,23 +460,6 @@ async function commitMs(valkey: Valkey, prefix: string): Promise<number> {
   const entries = (await valkey.call('SLOWLOG', 'GET', '1000')) as Array<[number, number, number, string[]]>;
   const durations = entries.filter(([, , , args]) => args[0]?.toLowerCase() === 'eval' && args.some((arg) => arg.startsWith(prefix))).map(([, , micros]) => micros / 1000);
   return durations.length > 0 ? Math.max(...durations) : -1;
-}
-
-
-/** Nearest rank. */
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
-/** UNLINK, so the big sets of the parse run are freed off Valkey's main thread. */
-async function deleteKeys(valkey: Valkey, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await valkey.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) await valkey.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 /** The rows bench/run.ts prints, and its JSON figures. */

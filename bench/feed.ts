@@ -11,7 +11,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { FeedRunner } from '../strategies/feed-runner.js';
 import { feedStrategy, KAFKA_TOPIC } from '../strategies/index.js';
 import { benchDir, FLAG } from './fixtures.js';
-import { receiveAll } from './sqs-receive.js';
+import { deleteKeys, percentile, receiveAll } from './feed-helpers.js';
 
 /**
  * Strategy B, the flag topic's feed (strategies/feed-runner.ts over src/feeds/topic-feed.ts),
@@ -309,22 +309,6 @@ async function feedBacklog(context: Context, topic: string, flagUsers: ReadonlyS
     await runner.stop();
     await runtime.close();
   }
-}
-
-
-/** Nearest rank. */
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
-async function deleteKeys(valkey: Valkey, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await valkey.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) await valkey.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 /** The rows bench/run.ts prints, and its JSON figures. */

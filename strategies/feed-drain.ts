@@ -6,6 +6,7 @@ import { runDetection } from '../src/pipeline/detection.js';
 import type { RunSummary } from '../src/pipeline/summary.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import type { OutgoingMessage } from '../src/sink/message.js';
+import { ObservedSink } from '../src/sink/observed-sink.js';
 import type { EntryOutcome, MessageSink } from '../src/sink/types.js';
 
 /** Pending users handled per drain pass: one pipeline run each. */
@@ -50,7 +51,7 @@ export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode:
   const checker = liveStateChecker(await runtime.openChecker(), await feedStore.read(flag), feedStore);
   const recordOnly = mode.shadow || mode.dryRun;
   const sent: string[] = [];
-  const sink = new AcceptedUsers(recordOnly ? new AcceptAll() : await runtime.openSink(false), sent);
+  const sink = new ObservedSink(recordOnly ? new AcceptAll() : await runtime.openSink(false), (accepted) => void sent.push(...accepted));
   const summary = await runDetection(
     {
       source: sourceOfIds(users, `pending users of the ${mode.strategy} feed`),
@@ -86,35 +87,6 @@ export async function drainPending(runtime: Runtime, feedStore: FeedStore, mode:
   if (settled) await feedStore.settle(flag, users, tokens);
   else logger.warn({ status: summary.status, failed: summary.failed, error: summary.error }, `feed drain pass ${summary.status}: its ${users.length} users stay pending`);
   return { users: users.length, summary, sent, settled };
-}
-
-/** Passes every message to `inner` and notes the users whose message was accepted. */
-class AcceptedUsers implements MessageSink {
-  readonly description: string;
-  readonly maxBatchSize: number;
-
-  constructor(
-    private readonly inner: MessageSink,
-    private readonly accepted: string[],
-  ) {
-    this.description = inner.description;
-    this.maxBatchSize = inner.maxBatchSize;
-    if (inner.backlog) this.backlog = inner.backlog.bind(inner);
-  }
-
-  backlog?: () => Promise<number>;
-
-  async send(messages: readonly OutgoingMessage[]): Promise<EntryOutcome[]> {
-    const outcomes = await this.inner.send(messages);
-    outcomes.forEach((outcome, index) => {
-      if (outcome.ok) this.accepted.push((messages[index] as OutgoingMessage).userId);
-    });
-    return outcomes;
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve(); // the inner sink belongs to the runtime
-  }
 }
 
 /** Shadow and dry-run drains: every message "accepted", nothing sent anywhere. */

@@ -1,8 +1,8 @@
-import type { FeedChange, FeedChangeSink, FeedPosition } from '../src/feeds/changes.js';
+import type { FeedChange, FeedChangeSink, FeedHandle } from '../src/feeds/changes.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import type { StrategyBase } from './types.js';
 
-export type { AddChange, ChangeVersion, FeedChange, FeedChangeSink, FeedPosition, RemoveChange, ResyncChange, SnapshotChange } from '../src/feeds/changes.js';
+export type { AddChange, ChangeVersion, FeedChange, FeedChangeSink, FeedHandle, FeedHealth, FeedPosition, FeedState, RemoveChange, ResyncChange, SnapshotChange } from '../src/feeds/changes.js';
 
 /**
  * The contract of a feed (strategy B: the flag system's Kafka topic; strategy C: its S3 bucket),
@@ -11,38 +11,6 @@ export type { AddChange, ChangeVersion, FeedChange, FeedChangeSink, FeedPosition
  * state: src/feeds/live-state-sink.ts. strategies/kafka-topic.ts is the topic's feed;
  * test/unit/strategy-contract.test.ts drives an in-memory one.
  */
-
-/**
- * starting: reading up to the source's head; live: caught up; lagging: behind the head by more
- * than the feed tolerates (changes still flow, late); stopped: by stop() or the signal; failed:
- * cannot go on (`error` says why). stopped and failed are final.
- */
-export type FeedState = 'starting' | 'live' | 'lagging' | 'stopped' | 'failed';
-
-/** What /status and the metrics show of a feed; plain JSON. */
-export interface FeedHealth {
-  readonly state: FeedState;
-  /** The position of the last change applied, null before the first. */
-  readonly position: FeedPosition | null;
-  /** When the last change was applied (ISO 8601), null before the first. */
-  readonly lastChangeAt: string | null;
-  readonly error: string | null;
-}
-
-/** A started feed. */
-export interface FeedHandle {
-  /** Now, without I/O: the daemon may ask on every /status request. */
-  health(): FeedHealth;
-  /** The source's own figures for /status (per-partition lag, messages read…); plain JSON. */
-  details?(): object;
-  /** Settles once the feed has stopped or failed. */
-  readonly ended: Promise<void>;
-  /**
-   * Stops reading and resolves once no apply is in flight nor will be made; the state is then
-   * `stopped` (or stays `failed`). Safe to call twice. Aborting start's signal does the same.
-   */
-  stop(): Promise<void>;
-}
 
 /** How a feed is started; the daemon passes none. */
 export interface FeedStartOptions {

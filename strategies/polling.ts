@@ -9,6 +9,7 @@ import type { StateStore } from '../src/state/types.js';
 import { forgetPolicyFor } from './forget-policy.js';
 import { KAFKA_TOPIC, POLLING, S3_BUCKET } from './names.js';
 import { ShadowComparison } from './shadow-report.js';
+import { ObservedSink } from '../src/sink/observed-sink.js';
 import { liveStateChecker } from '../src/feeds/live-checker.js';
 import { errorMessage } from '../src/errors.js';
 import type { OneShotStrategy, RunRequest } from './types.js';
@@ -65,8 +66,9 @@ async function detect(runtime: Runtime, store: StateStore, rulesChecker: FlagChe
   const shadowFeeds = [kafkaTopic.enabled && kafkaTopic.shadow ? KAFKA_TOPIC : null, s3Bucket.enabled && s3Bucket.shadow ? S3_BUCKET : null].filter((name): name is string => name !== null);
   const feedStore = (kafkaTopic.enabled || s3Bucket.enabled) && config.state.valkeyUrl !== null ? await runtime.openFeedStore(false) : undefined;
   const checker = feedStore && kafkaTopic.pollingUsesLiveState ? liveStateChecker(rulesChecker, await feedStore.read(config.flag), feedStore) : rulesChecker;
-  const comparison = feedStore && shadowFeeds.length > 0 && !dryRun ? new ShadowComparison(await runtime.openSink(dryRun), feedStore, config.flag, shadowFeeds.join('+')) : undefined;
-  const sink = comparison ?? (await runtime.openSink(dryRun));
+  const comparison = feedStore && shadowFeeds.length > 0 && !dryRun ? new ShadowComparison(feedStore, config.flag, shadowFeeds.join('+')) : undefined;
+  const runSink = await runtime.openSink(dryRun);
+  const sink = comparison ? new ObservedSink(runSink, (users) => comparison.observe(users)) : runSink;
   const source = await runtime.openCandidateSource();
   const summary = await runDetection(
     { source, checker, known: store.known, stateDescription: store.description, sink, limiter: await runtime.createLimiter(dryRun, sink), gate: await runtime.createSendGate(dryRun, sink), logger, events: runtime.events },

@@ -7,7 +7,7 @@ import type { MappingConfig } from '../investigate/mapping.js';
 import { namesFlag } from '../investigate/bucket.js';
 import type { Logger } from '../logger.js';
 import type { DetectorEventBus } from '../observability/events.js';
-import type { FeedChange, FeedChangeSink } from './changes.js';
+import type { FeedChange, FeedChangeSink, FeedHandle, FeedState } from './changes.js';
 import { MappingReader } from './extract.js';
 import { keyPatternMatcher } from './key-pattern.js';
 import type { FeedStore, ObjectMark } from './live-state.js';
@@ -57,13 +57,10 @@ export interface BucketFeedDetails {
   objects: Array<{ key: string; etag: string; outcome: ObjectMark['outcome'] }>;
 }
 
-export interface BucketFeedHandle {
-  health(): { state: 'starting' | 'live' | 'stopped' | 'failed'; position: null; lastChangeAt: string | null; error: string | null };
+export interface BucketFeedHandle extends FeedHandle {
   details(): BucketFeedDetails;
   /** Lists now (a notification arrived) instead of at the next interval. */
   wake(): void;
-  readonly ended: Promise<void>;
-  stop(): Promise<void>;
 }
 
 /** The partition of bucket changes in the live state's versions (Kafka's are 0 and up; -1 is arrival order). */
@@ -91,7 +88,7 @@ export function startBucketFeed(settings: BucketFeedSettings, deps: BucketFeedDe
 }
 
 class BucketFeed {
-  private state: 'starting' | 'live' | 'stopped' | 'failed' = 'starting';
+  private state: FeedState = 'starting';
   private error: string | null = null;
   private lastChangeAt: string | null = null;
   private lastListing: BucketFeedDetails['lastListing'] = null;

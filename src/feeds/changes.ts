@@ -1,7 +1,8 @@
 /**
- * The changes a feed emits and the consumer that applies them (the FeedChangeSink): below the
- * strategies, so the consumer (live-state-sink.ts) and the feeds (strategies/) share them.
- * strategies/feed.ts holds the rest of the feed contract and re-exports these.
+ * The changes a feed emits, the consumer that applies them (the FeedChangeSink) and the handle of
+ * a started feed: below the strategies, so the consumer (live-state-sink.ts), the feeds'
+ * sources (topic-feed.ts, bucket-feed.ts) and strategies/ share them. strategies/feed.ts holds
+ * the rest of the feed contract and re-exports these.
  */
 
 /**
@@ -98,4 +99,36 @@ export interface FeedChangeSink {
    * emits a later change instead.
    */
   apply(change: FeedChange): Promise<void>;
+}
+
+/**
+ * starting: reading up to the source's head; live: caught up; lagging: behind the head by more
+ * than the feed tolerates (changes still flow, late); stopped: by stop() or the signal; failed:
+ * cannot go on (`error` says why). stopped and failed are final.
+ */
+export type FeedState = 'starting' | 'live' | 'lagging' | 'stopped' | 'failed';
+
+/** What /status and the metrics show of a feed; plain JSON. */
+export interface FeedHealth {
+  readonly state: FeedState;
+  /** The position of the last change applied, null before the first. */
+  readonly position: FeedPosition | null;
+  /** When the last change was applied (ISO 8601), null before the first. */
+  readonly lastChangeAt: string | null;
+  readonly error: string | null;
+}
+
+/** A started feed. */
+export interface FeedHandle {
+  /** Now, without I/O: the daemon may ask on every /status request. */
+  health(): FeedHealth;
+  /** The source's own figures for /status (per-partition lag, messages read…); plain JSON. */
+  details?(): object;
+  /** Settles once the feed has stopped or failed. */
+  readonly ended: Promise<void>;
+  /**
+   * Stops reading and resolves once no apply is in flight nor will be made; the state is then
+   * `stopped` (or stays `failed`). Safe to call twice. Aborting start's signal does the same.
+   */
+  stop(): Promise<void>;
 }

@@ -5,7 +5,7 @@ import type { MappingConfig } from '../investigate/mapping.js';
 import { kafkaClient, type KafkaSettings } from '../kafka/client.js';
 import type { Logger } from '../logger.js';
 import type { DetectorEventBus } from '../observability/events.js';
-import type { FeedChange, FeedChangeSink, FeedPosition } from './changes.js';
+import type { FeedChange, FeedChangeSink, FeedHandle, FeedPosition, FeedState } from './changes.js';
 import { MappingReader } from './extract.js';
 import { MAX_DOCUMENTS_PER_MESSAGE, decodeMessage, type MalformedReason } from './message-decoder.js';
 
@@ -23,8 +23,6 @@ export interface TopicFeedSettings {
   maxLagMessages: number;
 }
 
-export type TopicFeedState = 'starting' | 'live' | 'lagging' | 'stopped' | 'failed';
-
 export interface PartitionProgress {
   /** The next offset to read; null before the first message. */
   next: string | null;
@@ -41,11 +39,8 @@ export interface TopicFeedDetails {
   messages: { read: number; applied: number; unrelated: number; invalidUserIds: number; malformed: Partial<Record<MalformedReason, number>> };
 }
 
-export interface TopicFeedHandle {
-  health(): { state: TopicFeedState; position: FeedPosition | null; lastChangeAt: string | null; error: string | null };
+export interface TopicFeedHandle extends FeedHandle {
   details(): TopicFeedDetails;
-  readonly ended: Promise<void>;
-  stop(): Promise<void>;
 }
 
 export interface TopicFeedOptions {
@@ -76,7 +71,7 @@ export function startTopicFeed(settings: TopicFeedSettings, sink: FeedChangeSink
 }
 
 class TopicFeed {
-  private state: TopicFeedState = 'starting';
+  private state: FeedState = 'starting';
   private error: string | null = null;
   private lastChangeAt: string | null = null;
   private readonly partitions = new Map<number, PartitionProgress>();

@@ -1,4 +1,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Valkey } from 'iovalkey';
+
+// What the feed benches (bench/feed.ts, bench/bucket.ts) share.
 
 /** Every message of the queue (at least `expected`, waiting up to 30 s for them): its user and SentTimestamp. */
 export async function receiveAll(sqs: SQSClient, queueUrl: string, expected: number): Promise<Array<{ user: string; at: number }>> {
@@ -14,4 +17,20 @@ export async function receiveAll(sqs: SQSClient, queueUrl: string, expected: num
     for (const message of Messages) all.push({ user: (JSON.parse(message.Body as string) as { user_id: string }).user_id, at: Number(message.Attributes?.SentTimestamp) });
     await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })) }));
   }
+}
+
+/** Nearest rank. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+/** UNLINK every key matching `pattern`, so large sets are freed off Valkey's main thread. */
+export async function deleteKeys(valkey: Valkey, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await valkey.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    if (keys.length > 0) await valkey.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
 }

@@ -7,6 +7,7 @@ import { backfillRoutes } from '../daemon/backfill-routes.js';
 import { AdminServer } from '../daemon/admin-server.js';
 import { isLoopback } from '../daemon/request-guard.js';
 import { adminRoutes } from '../daemon/admin-routes.js';
+import { consoleRoutes } from '../daemon/console-routes.js';
 import { Daemon } from '../daemon/daemon.js';
 import { Runtime } from '../runtime/runtime.js';
 import { overridesFrom } from './options.js';
@@ -55,7 +56,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   try {
     await daemon.start();
     parts.backfills = new BackfillCoordinator(runtime, await runtime.openStore(), logger.child({ module: 'backfill' }));
-    parts.admin = new AdminServer([...adminRoutes(daemon, runtime), ...backfillRoutes(parts.backfills, { bodyLimitBytes: config.admin.backfillBodyLimitBytes, maxUsers: config.backfill.maxUsers })], config.admin, logger.child({ module: 'admin' }));
+    const routes = [...adminRoutes(daemon, runtime), ...backfillRoutes(parts.backfills, { bodyLimitBytes: config.admin.backfillBodyLimitBytes, maxUsers: config.backfill.maxUsers }), ...(config.admin.console ? consoleRoutes() : [])];
+    parts.admin = new AdminServer(routes, config.admin, logger.child({ module: 'admin' }));
     const address = await parts.admin.listen();
     logger.info(address, `admin API listening on http://${address.host}:${address.port}`);
     if (!isLoopback(config.admin.host) && config.admin.token === null) {

@@ -53,6 +53,8 @@ export const adminSchema = z
     backfillBodyLimitBytes: positiveInt.max(64 * 1024 * 1024).default(16 * 1024 * 1024),
     /** A request must arrive whole within this. */
     requestTimeoutMs: positiveInt.default(30_000),
+    /** The operator's console at / (README "Console"); off: / answers 404. */
+    console: z.boolean().default(true),
   })
   .strict();
 

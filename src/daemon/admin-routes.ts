@@ -39,7 +39,28 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       handle: async () => {
         const lastRuns = redactInputs(await daemon.lastRuns(), runtime.config.admin.showInputs);
         const held = lastRuns[0]?.status === 'held' ? { runId: lastRuns[0].runId, users: lastRuns[0].forgetHeld, reason: lastRuns[0].error } : null;
-        return { status: 200, body: { role: daemon.role, currentRun: daemon.currentRun(), sendingPaused: daemon.sendingPaused(), forgetHold: held, feeds: await daemon.feedStatus(), lastRuns } };
+        const { shared } = daemon;
+        const store = await runtime.openStore();
+        // The board and the known set's size are for display: one unreadable part is null, with why.
+        const [replicas, currentRun, lagGate, knownUsers] = await Promise.allSettled([shared.replicas(), shared.currentRun(), shared.lagReading(), store.known.count()]);
+        const errors = [replicas, currentRun, lagGate, knownUsers].flatMap((part) => (part.status === 'rejected' ? [errorMessage(part.reason)] : []));
+        return {
+          status: 200,
+          body: {
+            flag: runtime.config.flag,
+            role: daemon.role,
+            replica: shared.replicaId,
+            replicas: valueOf(replicas, []),
+            currentRun: valueOf(currentRun, null),
+            sendingPaused: daemon.sendingPaused(),
+            forgetHold: held,
+            lagGate: valueOf(lagGate, null),
+            knownUsers: valueOf(knownUsers, null),
+            feeds: await daemon.feedStatus(),
+            lastRuns,
+            ...(errors.length > 0 ? { errors } : {}),
+          },
+        };
       },
     },
     {
@@ -48,7 +69,7 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       mutating: true,
       handle: () => {
         const result = daemon.trigger('admin');
-        if (result === 'started') return { status: 202, body: { started: true, currentRun: daemon.currentRun() } };
+        if (result === 'started') return { status: 202, body: { started: true } };
         const reasons = { busy: 'a run is in progress', follower: 'this replica is a follower; the leader runs', stopping: 'shutting down' };
         return { status: 409, body: { error: reasons[result] } };
       },
@@ -67,9 +88,18 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
       method: 'POST',
       path: '/runs/cancel',
       mutating: true,
-      handle: () => (daemon.cancel() ? { status: 202, body: { cancelling: true } } : { status: 409, body: { error: 'no run in progress' } }),
+      handle: async () => {
+        if (daemon.cancel()) return { status: 202, body: { cancelling: true } };
+        // A follower passes the request to the leader, which looks for it while its run goes on.
+        if (daemon.role === 'follower' && (await daemon.shared.askLeaderToCancel())) return { status: 202, body: { cancelling: true, onLeader: true } };
+        return { status: 409, body: { error: 'no run in progress' } };
+      },
     },
   ];
+}
+
+function valueOf<T>(part: PromiseSettledResult<T>, otherwise: T): T {
+  return part.status === 'fulfilled' ? part.value : otherwise;
 }
 
 /**

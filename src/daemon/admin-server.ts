@@ -7,8 +7,9 @@ import { RequestGuard, type GuardOptions } from './request-guard.js';
 export interface AdminResponse {
   status: number;
   body: unknown;
-  /** Plain text (Prometheus) instead of JSON. */
+  /** Plain text (Prometheus, the console's files) instead of JSON. */
   contentType?: string;
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface Route {
@@ -16,6 +17,8 @@ export interface Route {
   path: string;
   /** Needs the bearer token (mutating endpoints). */
   mutating: boolean;
+  /** A file of the console: holds no data, answers without the token (Host and Origin rules still apply). */
+  asset?: boolean;
   /** Overrides the server's body limit for this route. */
   bodyLimitBytes?: number;
   /**
@@ -155,6 +158,7 @@ async function readJson(req: IncomingMessage, limit: number, maxItems = Number.P
 function send(res: ServerResponse, response: AdminResponse): void {
   if (res.headersSent || res.destroyed) return;
   const text = response.contentType ? String(response.body) : JSON.stringify(response.body);
-  res.writeHead(response.status, { 'content-type': response.contentType ?? 'application/json' });
+  // nosniff: a JSON answer holding a user's text is never run as a script or rendered as a page.
+  res.writeHead(response.status, { 'content-type': response.contentType ?? 'application/json', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', ...response.headers });
   res.end(text);
 }

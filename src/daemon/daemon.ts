@@ -12,16 +12,10 @@ import type { OneShotStrategy } from '../../strategies/types.js';
 import { FfError } from '../errors.js';
 import { bindFeedGauges } from './feed-gauges.js';
 import { Leadership, type Role } from './leadership.js';
+import { ReplicaPresence, type LocalRun } from './replica-presence.js';
+import { packageVersion } from '../cli/version.js';
 
 export type TriggerResult = 'started' | 'busy' | 'follower' | 'stopping';
-
-export interface CurrentRun {
-  trigger: string;
-  startedAt: string;
-  enqueued: number;
-  queued: number;
-  etaSeconds: number | null;
-}
 
 export interface SendingPause {
   gate: GateName;
@@ -31,10 +25,13 @@ export interface SendingPause {
 
 interface ActiveRun {
   trigger: string;
+  strategy: string;
   startedAt: Date;
   cancel: AbortController;
   done: Promise<RunSummary>;
-  progress: { enqueued: number; queued: number };
+  progress: { runId: string | null; enqueued: number; queued: number; elapsedMs: number };
+  /** Its summary is out (run:finished): no longer shown as in progress while it is recorded. */
+  finished: boolean;
 }
 
 /**
@@ -60,6 +57,7 @@ export class Daemon {
   /** The feeds enabled (strategies.kafkaTopic, strategies.s3Bucket): on every replica; drains on the leader. */
   private readonly feeds: FeedRunner[] = [];
   private readonly feedStopper = new AbortController();
+  private presence: ReplicaPresence | undefined;
 
   /** Throws a configuration error (exit 2) when daemon.strategy names no one-shot strategy. */
   constructor(private readonly runtime: Runtime) {
@@ -72,8 +70,9 @@ export class Daemon {
     const progress = (field: 'enqueued' | 'queued') => () => (this.active ? this.active.progress[field] : 0);
     new Gauge({ name: 'ff_detector_current_run_enqueued', help: 'Users enqueued so far by the run in progress', registers: [this.registry], collect() { this.set(progress('enqueued')()); } });
     new Gauge({ name: 'ff_detector_current_run_queued', help: 'Users queued for sending so far by the run in progress', registers: [this.registry], collect() { this.set(progress('queued')()); } });
-    runtime.events.on('run:progress', ({ enqueued, queued }) => {
-      if (this.active) this.active.progress = { enqueued, queued };
+    // Feed drains run the pipeline too, perhaps at the same time: only the run's own strategy counts.
+    runtime.events.on('run:progress', ({ runId, strategy, enqueued, queued, elapsedMs }) => {
+      if (this.active?.strategy === strategy) this.active.progress = { runId, enqueued, queued, elapsedMs };
     });
     runtime.events.on('send:paused', ({ gate, paused, reason }) => {
       if (paused) this.pauses.set(gate, { gate, since: new Date().toISOString(), reason });
@@ -95,6 +94,17 @@ export class Daemon {
     const { config, logger } = this.runtime;
     this.store = await this.runtime.openStore();
     await this.runtime.openChecker();
+    this.presence = new ReplicaPresence({
+      board: this.store.board,
+      permits: this.store.permits,
+      keyPrefix: config.state.detectorKeyPrefix,
+      version: packageVersion(),
+      rateLimit: config.enqueue.rateLimit,
+      role: () => this.role,
+      localRun: () => this.localRun(),
+      events: this.runtime.events,
+      logger,
+    });
     const onRole = (role: Role): void => {
       this.leaderGauge.set(role === 'leader' ? 1 : 0);
       for (const feed of this.feeds) feed.setLeading(role === 'leader');
@@ -102,6 +112,7 @@ export class Daemon {
     };
     this.leadership = new Leadership(this.store.locks, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
     await this.leadership.start();
+    this.presence.start();
     await this.startFeeds();
     this.task = cron.schedule(config.daemon.schedule, () => void this.trigger('schedule'), { timezone: config.daemon.timezone, name: 'polling' });
     const { upkeep } = this;
@@ -160,7 +171,7 @@ export class Daemon {
     }
     const cancel = new AbortController();
     const signal = AbortSignal.any([cancel.signal, leaderSignal]);
-    const active: ActiveRun = { trigger, startedAt: new Date(), cancel, progress: { enqueued: 0, queued: 0 }, done: this.execute(trigger, signal, strategy) };
+    const active: ActiveRun = { trigger, strategy: strategy.name, startedAt: new Date(), cancel, progress: { runId: null, enqueued: 0, queued: 0, elapsedMs: 0 }, finished: false, done: this.execute(trigger, signal, strategy) };
     this.active = active;
     void active.done.finally(() => {
       if (this.active === active) this.active = undefined;
@@ -175,12 +186,17 @@ export class Daemon {
     return true;
   }
 
-  currentRun(): CurrentRun | null {
-    if (!this.active) return null;
-    const { trigger, startedAt, progress } = this.active;
-    const rate = this.runtime.config.enqueue.rateLimit;
-    const remaining = progress.queued - progress.enqueued;
-    return { trigger, startedAt: startedAt.toISOString(), ...progress, etaSeconds: remaining > 0 ? Math.ceil(remaining / rate) : null };
+  /** What the replicas share (the console, /status): who is there, the leader's run, the lag gate's last reading. */
+  get shared(): ReplicaPresence {
+    if (!this.presence) throw new Error('the daemon has not started');
+    return this.presence;
+  }
+
+  private localRun(): LocalRun | undefined {
+    const active = this.active;
+    if (!active || active.finished) return undefined;
+    const { trigger, startedAt, progress } = active;
+    return { trigger, startedAt, ...progress, cancel: (reason) => active.cancel.abort(new Error(reason)) };
   }
 
   async lastRuns(count = 10): Promise<RunSummary[]> {
@@ -198,6 +214,7 @@ export class Daemon {
       ['finish the run in progress', async () => (this.cancel('shutting down') ? await this.active?.done : undefined)],
       ['stop the feeds', () => Promise.all(this.feeds.map((feed) => feed.stop()))],
       ['release leadership', () => this.leadership?.stop()],
+      ['leave the replicas\' board', () => this.presence?.stop()],
     ];
     for (const [what, step] of steps) {
       try {
@@ -218,6 +235,7 @@ export class Daemon {
       logger.error({ err: error, trigger }, `run failed to start: ${errorMessage(error)}`);
       summary = summaryWithoutRun(strategy.name, 'failed', errorMessage(error), { dryRun: false, budget: config.enqueue.budget, startedAt: new Date() });
     }
+    if (this.active) this.active.finished = true;
     this.runtime.events.emit('run:finished', summary);
     try {
       await this.store?.history.push(JSON.stringify(summary), config.daemon.historySize);

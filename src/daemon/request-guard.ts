@@ -22,6 +22,8 @@ export interface GuardOptions {
  * - beyond loopback, the network is: every route but the public ones needs the bearer token, and
  *   with no token configured only the public routes answer;
  * - mutating routes need the token whenever one is configured;
+ * - the console's files (assets) hold no data and answer without it: a browser navigating to
+ *   the page cannot send a bearer header, and what the page shows it fetches with the token;
  * - a POST must say `Content-Type: application/json`, which a cross-site "simple request" (a form,
  *   a no-cors fetch) cannot send without a preflight we never answer.
  */
@@ -52,8 +54,8 @@ export class RequestGuard {
   }
 
   /** Checks for a known route: its authorisation and, for a POST, the content type. */
-  checkRoute(req: IncomingMessage, route: { path: string; method: string; mutating: boolean }): Refusal | undefined {
-    const needsToken = route.mutating || (!this.loopback && !this.options.publicRoutes.includes(route.path));
+  checkRoute(req: IncomingMessage, route: { path: string; method: string; mutating: boolean; asset?: boolean }): Refusal | undefined {
+    const needsToken = route.mutating || (!this.loopback && route.asset !== true && !this.options.publicRoutes.includes(route.path));
     if (needsToken) {
       if (this.tokenDigest === null) {
         if (!this.loopback) return { status: 403, error: `${route.path} is disabled: set ADMIN_TOKEN, or bind the admin API to loopback` };

@@ -13,7 +13,7 @@ export interface DetectorEvents {
   /** The schema gate found the candidate table changed; the run stops before its query. */
   'source:schema-drift': [drift: { table: string; missing: string[] }];
   /** After each send batch: users accepted so far, users queued for sending so far. */
-  'run:progress': [progress: { runId: string; enqueued: number; queued: number; elapsedMs: number }];
+  'run:progress': [progress: { runId: string; strategy: string; enqueued: number; queued: number; elapsedMs: number }];
   /** The consumer-lag gate read the worker's consumer groups. */
   'safety:lag': [lags: GroupLag[]];
   /** A send batch waited this long for the rate limiter. */

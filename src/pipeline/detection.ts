@@ -321,7 +321,7 @@ class DetectionRun {
   private reportProgress(): void {
     const elapsedMs = this.clock.now() - this.startedAt;
     const { enqueued } = this.counts;
-    this.deps.events?.emit('run:progress', { runId: this.runId, enqueued, queued: this.reserved, elapsedMs });
+    this.deps.events?.emit('run:progress', { runId: this.runId, strategy: this.options.strategy, enqueued, queued: this.reserved, elapsedMs });
     if (enqueued < this.nextProgressLog) return;
     this.nextProgressLog = (Math.floor(enqueued / PROGRESS_EVERY) + 1) * PROGRESS_EVERY;
     const percent = ((100 * enqueued) / Math.max(1, this.reserved)).toFixed(1);

@@ -12,6 +12,8 @@ export interface KnownUsers {
   forget(userIds: readonly string[]): Promise<void>;
   /** Every member of the known set, in batches (a member may come twice on Valkey: SSCAN). */
   scan(batchSize: number): AsyncIterable<string[]>;
+  /** How many users the known set holds (SCARD). */
+  count(): Promise<number>;
 }
 
 /** Leases: one holder per key, with a TTL; only the holder's token may renew or release. */
@@ -39,6 +41,23 @@ export interface RunHistory {
 }
 
 /**
+ * What the replicas tell each other, so that any of them can show the whole deployment (the
+ * console, /status): who is there, and notes only one replica can write — the leader's run in
+ * progress, the lag gate's last reading. Entries are JSON written by the daemon; each expires on
+ * its own, so a replica that dies disappears without anyone cleaning up after it.
+ */
+export interface ReplicaBoard {
+  /** Records this replica's heartbeat, heard for `ttlMs`. */
+  announce(replicaId: string, entry: string, ttlMs: number): Promise<void>;
+  /** The heartbeats heard within their TTL. */
+  replicas(): Promise<string[]>;
+  withdraw(replicaId: string): Promise<void>;
+  /** Replaces the note `name` (null: removes it), kept for `ttlMs` (null: until replaced). */
+  post(name: string, entry: string | null, ttlMs: number | null): Promise<void>;
+  read(name: string): Promise<string | null>;
+}
+
+/**
  * One state backend (Valkey, or the file-backed default). Its parts share one connection; each
  * consumer depends only on the part it uses.
  */
@@ -49,6 +68,7 @@ export interface StateStore {
   readonly permits: Permits;
   readonly history: RunHistory;
   readonly backfillJobs: BackfillJobStore;
+  readonly board: ReplicaBoard;
   /** Fails with STATE_UNAVAILABLE when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -58,6 +58,9 @@ export class MemoryKnownUsers implements KnownUsers {
     for (const id of ids) this.known.delete(id);
     return Promise.resolve();
   }
+  count(): Promise<number> {
+    return Promise.resolve(this.known.size);
+  }
   async *scan(batchSize: number): AsyncIterable<string[]> {
     const members = [...this.known];
     for (let i = 0; i < members.length; i += batchSize) yield await Promise.resolve(members.slice(i, i + batchSize));

@@ -139,6 +139,10 @@ export class ScheduledKnownUsers implements KnownUsers {
     return this.store.scan(batchSize);
   }
 
+  count(): Promise<number> {
+    return this.store.count();
+  }
+
   private fail(call: string): Promise<never> {
     this.thrown++;
     return Promise.reject(new FfError('STATE_UNAVAILABLE', `scheduled failure of ${call}`, { retryable: true }));

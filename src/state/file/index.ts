@@ -3,6 +3,7 @@ import { FileBackfillJobs } from './backfill-jobs.js';
 import { JournalKnownUsers } from './known-users.js';
 import { FileLocks, FilePermits } from './locks.js';
 import { FileRunHistory } from './run-history.js';
+import { MemoryReplicaBoard } from '../memory-replica-board.js';
 
 /**
  * The embedded default's state, in files beside the journal (`state.file`): the known set's
@@ -15,6 +16,7 @@ export class FileStateStore implements StateStore {
   readonly permits: FilePermits;
   readonly history: FileRunHistory;
   readonly backfillJobs: FileBackfillJobs;
+  readonly board = new MemoryReplicaBoard();
   readonly description: string;
 
   constructor(file: string) {

@@ -53,6 +53,11 @@ export class JournalKnownUsers implements KnownUsers {
     for (let i = 0; i < members.length; i += batchSize) yield members.slice(i, i + batchSize);
   }
 
+  async count(): Promise<number> {
+    await this.catchUp();
+    return this.known.size;
+  }
+
   async close(): Promise<void> {
     await this.writer?.handle.close();
     this.writer = undefined;

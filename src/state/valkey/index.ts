@@ -4,12 +4,13 @@ import { ValkeyBackfillJobs } from './backfill-jobs.js';
 import { ValkeyConnection } from './connection.js';
 import { ValkeyKnownUsers, type KnownUserKeys } from './known-users.js';
 import { ValkeyLocks, ValkeyPermits, ValkeyRunHistory } from './locks.js';
+import { ValkeyReplicaBoard } from './replica-board.js';
 
 export interface ValkeyStateOptions extends KnownUserKeys {
   url: string;
   /** Cluster mode: `url` is a seed node (state.valkeyCluster). */
   cluster?: boolean;
-  /** Prefix of ff-detector's own keys: locks, run history, backfill job, rate limits. */
+  /** Prefix of ff-detector's own keys: locks, run history, backfill job, rate limits, the replicas' board. */
   detectorKeyPrefix: string;
   connectTimeoutMs: number;
   commandTimeoutMs?: number;
@@ -23,6 +24,7 @@ export class ValkeyStateStore implements StateStore {
   readonly permits: ValkeyPermits;
   readonly history: ValkeyRunHistory;
   readonly backfillJobs: ValkeyBackfillJobs;
+  readonly board: ValkeyReplicaBoard;
   readonly description: string;
 
   constructor(options: ValkeyStateOptions, client?: Valkey) {
@@ -32,6 +34,7 @@ export class ValkeyStateStore implements StateStore {
     this.permits = new ValkeyPermits(this.connection);
     this.history = new ValkeyRunHistory(this.connection, `${options.detectorKeyPrefix}runs`);
     this.backfillJobs = new ValkeyBackfillJobs(this.connection, options.detectorKeyPrefix);
+    this.board = new ValkeyReplicaBoard(this.connection, options.detectorKeyPrefix);
     this.description = `${this.connection.description} (set ${options.knownSetKey})`;
   }
 

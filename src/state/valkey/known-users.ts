@@ -85,6 +85,10 @@ export class ValkeyKnownUsers implements KnownUsers {
     } while (cursor !== '0');
   }
 
+  count(): Promise<number> {
+    return this.connection.call('SCARD', () => this.connection.client.scard(this.keys.knownSetKey));
+  }
+
   async forget(userIds: readonly string[]): Promise<void> {
     if (userIds.length > 0) await this.connection.call('SREM', () => this.connection.client.srem(this.keys.knownSetKey, userIds as string[]));
   }

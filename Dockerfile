@@ -4,7 +4,7 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json tsconfig.console.json ./
 COPY src ./src
 COPY strategies ./strategies
 COPY bench ./bench
@@ -19,7 +19,7 @@ COPY package.json ./
 COPY bin ./bin
 COPY config ./config
 USER node
-# The admin API (GET /healthz, /readyz, /metrics, /status; POST /runs).
+# The admin API (GET /healthz, /readyz, /metrics, /status; POST /runs) and the console at /.
 EXPOSE 8080
 ENV ADMIN_HOST=0.0.0.0
 ENTRYPOINT ["/app/bin/ff-detector"]

@@ -93,9 +93,9 @@ function feedRow(feed: FeedStatus): Array<string | Node> {
     feed.strategy,
     feed.shadow ? 'shadow' : 'sending',
     feed.health.state,
-    live ? `rev ${live.revision}, ${live.enabled === null ? '?' : live.enabled ? 'on' : 'off'}, ${live.percentage ?? '–'} %, ${count(live.explicitUsers)} users, ${Math.round(live.ageSeconds)} s old` : 'no live state',
+    live ? `revision ${live.revision} · switch ${live.enabled === null ? 'unknown' : live.enabled ? 'on' : 'off'} · ${live.percentage === null ? 'no' : `${live.percentage} %`} rollout · ${count(live.explicitUsers)} explicit users · ${duration(live.ageSeconds)} old` : 'no live state yet',
     count(feed.pending),
-    agreement ? `both ${count(agreement.both)} · only polling ${count(agreement.onlyPolling)} · only feed ${count(agreement.onlyFeed)}` : '–',
+    agreement ? `both ${count(agreement.both)} · only polling ${count(agreement.onlyPolling)} · only feed ${count(agreement.onlyFeed)}${agreement.feedEarlierMinutes.p50 === null ? '' : ` · feed ${agreement.feedEarlierMinutes.p50} min earlier (median)`}` : '–',
     feed.error ?? '',
   ];
 }

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consolePage, launchBrowser, progressOf, screenshot } from '../helpers/browser.js';
 import { DaemonProcess, daemonsForTests } from '../helpers/daemon.js';
 import { PollingFixture } from '../helpers/polling.js';
-import { awsEnv, createQueue, drainQueue, userIdsOf, valkeyUrl, waitFor } from '../helpers/services.js';
+import { awsEnv, createQueue, drainQueue, putObject, uniqueName, userIdsOf, valkeyUrl, waitFor } from '../helpers/services.js';
 
 // The operator's console in headless Chromium, against `ff-detector run` processes on real
 // Valkey and SQS: what an operator sees and does, through the page only.
@@ -33,8 +33,8 @@ function configFor(fixture: PollingFixture, enabled: string[], rateLimit: number
   ].join('\n');
 }
 
-async function startDaemon(config: string, queueUrl: string): Promise<DaemonProcess> {
-  const daemon = await DaemonProcess.start(config, { ...awsEnv(), VALKEY_URL: valkeyUrl(), SQS_QUEUE_URL: queueUrl });
+async function startDaemon(config: string, queueUrl: string, env: Record<string, string> = {}): Promise<DaemonProcess> {
+  const daemon = await DaemonProcess.start(config, { ...awsEnv(), VALKEY_URL: valkeyUrl(), SQS_QUEUE_URL: queueUrl, ...env });
   daemons.push(daemon);
   return daemon;
 }
@@ -48,7 +48,7 @@ async function useToken(page: Page, token: string): Promise<void> {
 }
 
 describe('the console', () => {
-  it('refuses actions without the token and says so; with it, runs a detection to the end and starts and cancels a backfill', async () => {
+  it('refuses actions without the token and says so; with it, runs a detection to the end, starts and cancels a backfill of pasted IDs and runs one from S3', async () => {
     const fixture = new PollingFixture();
     const enabled = users('console-user', 120);
     const queueUrl = await createQueue();
@@ -107,8 +107,17 @@ describe('the console', () => {
     await page.locator('#backfill-status', { hasText: /^cancelled$/ }).waitFor({ timeout: 30_000 });
     expect(await progressOf(page, 'backfill-progress')).toBeLessThan(1);
 
-    // What the API returns is shown as text, never parsed as markup.
+    // A backfill from a user file in S3, to its end.
+    const bucket = uniqueName('console');
+    await putObject(bucket, 'users.txt', 'from-s3-a\nfrom-s3-b\nfrom-s3-c\n');
     await page.fill('#backfill-ids', '');
+    await page.fill('#backfill-uri', `s3://${bucket}/users.txt`);
+    await page.click('#start-backfill');
+    await page.locator('#backfill-state', { hasText: `(s3://${bucket}/users.txt)` }).waitFor();
+    await page.locator('#backfill-status', { hasText: /^ok$/ }).waitFor({ timeout: 30_000 });
+    expect(await progressOf(page, 'backfill-progress')).toBe(1);
+
+    // What the API returns is shown as text, never parsed as markup.
     await page.fill('#backfill-uri', 's3://no-such-bucket/<img src=x id=injected>.txt');
     await page.click('#start-backfill');
     await page.getByText('<img src=x id=injected>').first().waitFor({ timeout: 30_000 });
@@ -146,6 +155,21 @@ describe('the console', () => {
     const sent = userIdsOf(await drainQueue(queueUrl));
     expect(sent.length).toBeGreaterThan(0);
     expect(sent.length).toBeLessThan(enabled.length);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('bound beyond loopback, shows nothing but the token form until the token is given', async () => {
+    const fixture = new PollingFixture();
+    const daemon = await startDaemon(configFor(fixture, users('open-user', 3), 20), await createQueue(), { ADMIN_HOST: '0.0.0.0' });
+    const port = new URL(daemon.admin).port;
+    const { page, problems } = await consolePage(browser);
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.locator('#connection', { hasText: 'status unavailable: refused: missing or wrong admin token' }).waitFor();
+    expect(await page.locator('#replicas tr').count()).toBe(0);
+    await useToken(page, TOKEN);
+    await page.locator('#replicas td', { hasText: 'leader' }).waitFor();
+    expect(await text(page, '#connection')).toContain('flag consumer_graph_ingestion');
     expect(problems).toEqual([]);
     await page.close();
   });

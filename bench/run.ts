@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { benchDir, seedKnown, writeCandidates, writeRules } from './fixtures.js';
 import { benchInvestigate } from './investigate.js';
 import { benchHttpChecker } from './http-checker.js';
+import { benchOpenFeature, openFeatureRows } from './openfeature.js';
 import { benchIdPattern } from './id-pattern.js';
 import { runNaive } from './naive.js';
 import { runPipelineOnce } from './pipeline.js';
@@ -21,7 +22,8 @@ import { benchBucket, bucketRows } from './bucket.js';
  * 1. detection throughput on 1M file candidates beside the naive loop and valkey-benchmark, on
  *    a single Valkey node and on a 3-primary cluster (beside valkey-benchmark --cluster);
  * 2. the same 1M users from Snowflake (local server) beside the file source, both through the CLI;
- * 3. the http flag checker's checks/s at its default concurrency;
+ * 3. the http flag checker's checks/s at its default concurrency, and the OpenFeature checker's
+ *    with flagd's provider in in-process mode beside the embedded evaluator on the same rules;
  * 4. peak RSS of the CLI at 10M file candidates;
  * 5. the backfill sender against the local SQS server beside a plain SendMessageBatch loop, and
  *    the rate limit through the real CLI at 0.5, 9.5, 10 and 100 msgs/s over 60 s, in-process
@@ -101,6 +103,7 @@ if (snowflakeCli.summary.candidates !== MILLION) throw new Error(`Snowflake benc
 
 // 3. The http checker.
 const http = await benchHttpChecker(20_000);
+const openfeature = openFeatureRows(await benchOpenFeature(200_000));
 
 // 5a. The backfill sender, in a process of its own, before the 10M run churns the machine's memory.
 const SENDER_CONCURRENCY = 4;
@@ -164,6 +167,7 @@ const result = {
   http_checks_per_s: round(http.perUserChecksPerS),
   http_batch_checks_per_s: round(http.batchChecksPerS),
   ratio_http_vs_file: round(http.perUserChecksPerS / fileCli.perSecond, 4),
+  ...openfeature.json,
   cli_seconds_10m: round(tenMillion.summary.durationMs / 1000, 2),
   backfill_concurrency: SENDER_CONCURRENCY,
   backfill_sender_per_s: round(throughput.senderPerS),
@@ -215,6 +219,7 @@ row('Snowflake / file', result.ratio_snowflake_vs_file);
 row('peak RSS, CLI, 1M file / Snowflake (MB)', `${result.cli_file_peak_rss_mb_1m} / ${result.cli_snowflake_peak_rss_mb_1m}`);
 row(`http checker, per user, concurrency ${http.concurrency} (/s)`, result.http_checks_per_s);
 row('http checker, batch endpoint (/s)', result.http_batch_checks_per_s);
+for (const [name, value] of openfeature.rows) row(name, value);
 row(`backfill sender, concurrency ${SENDER_CONCURRENCY} (msgs/s)`, result.backfill_sender_per_s);
 row('plain SendMessageBatch loop (msgs/s)', result.plain_send_batch_loop_per_s);
 row('backfill / plain loop', result.ratio_backfill_vs_plain, '≥ 0.9');

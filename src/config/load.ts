@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ValidationError, FfError, errorMessage } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
+import { expandEnvironment } from '../flags/openfeature-schema.js';
 
 /**
  * The package's root (the nearest folder with a package.json above this module, whether it runs
@@ -64,6 +65,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const config = parsed.data;
   if (config.flags.http) config.flags.http.headers = expandHeaders(config.flags.http.headers, env);
+  const openfeature = config.flags.openfeature;
+  if (openfeature) {
+    const missing: string[] = [];
+    openfeature.args = openfeature.args.map((arg, index) => expandEnvironment(arg, env, `flags.openfeature.args.${index}`, missing));
+    if (missing.length > 0) throw new ValidationError('CONFIG_INVALID', 'configuration', missing);
+  }
   for (const field of PATH_FIELDS) {
     const given = sectionOf(merged, field.section)?.[field.key];
     if (given !== undefined) continue;

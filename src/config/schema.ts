@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DEFAULT_BREAKER } from '../flags/http-checker.js';
+import { DEFAULT_BREAKER } from '../flags/circuit-breaker.js';
+import { openFeatureSchema } from '../flags/openfeature-schema.js';
 import { adminSchema, daemonSchema, safetySchema } from './daemon-schema.js';
 import { kafkaTopicSchema, s3BucketSchema } from '../feeds/feed-schema.js';
 import { checkIdPattern, DEFAULT_ID_PATTERN } from './id-pattern.js';
@@ -119,11 +120,12 @@ const configObject = z
       .prefault({}),
     flags: z
       .object({
-        /** rules: the embedded evaluator; http: ask the flag service (flags.http). */
-        checker: z.enum(['rules', 'http']).default('rules'),
+        /** rules: the embedded evaluator; http: ask the flag service (flags.http); openfeature: an OpenFeature provider (flags.openfeature). */
+        checker: z.enum(['rules', 'http', 'openfeature']).default('rules'),
         /** Flag rules file (YAML or JSON): local path or s3:// URI. */
         rules: z.string().min(1).default('config/flag-rules.yaml'),
         http: httpCheckerSchema.nullable().default(null),
+        openfeature: openFeatureSchema.nullable().default(null),
         /**
          * A referenced user list (segment, exclusions, users) with lines that are not IDs stops
          * the run (exit 2): an exclusion list read as garbage would widen the rollout. true: skip
@@ -133,6 +135,10 @@ const configObject = z
       })
       .strict()
       .refine((flags) => flags.checker !== 'http' || flags.http !== null, { message: 'checker "http" needs flags.http', path: ['http'] })
+      .refine((flags) => flags.checker !== 'openfeature' || flags.openfeature !== null, {
+        message: 'checker "openfeature" needs flags.openfeature (at least package: the provider\'s npm package)',
+        path: ['openfeature'],
+      })
       .prefault({}),
     state: z
       .object({

@@ -158,7 +158,7 @@ export class Runtime {
    * calls, in a long-running process; a bad new version keeps the previous rules).
    */
   async openChecker(): Promise<FlagChecker> {
-    const checker = await this.once('checker', () => Promise.resolve(this.createChecker()));
+    const checker = await this.once('checker', () => this.createChecker());
     if (checker instanceof ReloadingRulesChecker) await checker.refresh();
     this.checkerLoaded = true;
     return checker;
@@ -185,12 +185,20 @@ export class Runtime {
     return this.checkerLoaded;
   }
 
-  private createChecker(): FlagChecker {
+  private async createChecker(): Promise<FlagChecker> {
     const { flags } = this.config;
     if (flags.checker === 'http' && flags.http) {
       const checker = new HttpFlagChecker({ flag: this.config.flag, ...flags.http }, this.logger);
       this.logger.info({ checker: checker.description }, 'flag checks go to the flag service');
       return checker;
+    }
+    if (flags.checker === 'openfeature' && flags.openfeature) {
+      // The provider is code the operator installed: loaded only when configured (src/flags/openfeature-provider.ts).
+      const { openOpenFeatureChecker } = await import('../flags/openfeature-provider.js');
+      const opened = await openOpenFeatureChecker(flags.openfeature, this.config.flag, this.logger);
+      this.closers.push(() => opened.close());
+      this.logger.info({ checker: opened.checker.description }, 'flag checks go through the OpenFeature provider');
+      return opened.checker;
     }
     const load = async (): Promise<FlagSnapshot> => {
       const snapshot = await loadFlagRules(

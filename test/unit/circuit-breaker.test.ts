@@ -1,7 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { CIRCUIT_OPEN, CircuitBreaker, DEFAULT_BREAKER, HttpFlagChecker, type HttpCheckerOptions } from '../../src/flags/http-checker.js';
+import { CIRCUIT_OPEN, CircuitBreaker, DEFAULT_BREAKER } from '../../src/flags/circuit-breaker.js';
+import { HttpFlagChecker, type HttpCheckerOptions } from '../../src/flags/http-checker.js';
 import { ManualClock } from '../helpers/fakes.js';
 
 /** A logger whose lines the test reads. */

@@ -1,0 +1,115 @@
+import type { EvaluationContext, EvaluationDetails } from '@openfeature/server-sdk';
+import { mapWithConcurrency, Semaphore } from '../concurrency.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { systemClock, type Clock } from '../time.js';
+import { CIRCUIT_OPEN, CircuitBreaker } from './circuit-breaker.js';
+import type { FlagChecker, FlagResult } from './types.js';
+
+/** The one call the checker makes: an OpenFeature client's boolean evaluation (tests pass a fake). */
+export interface BooleanFlagClient {
+  /** READY, or NOT_READY, ERROR, STALE, FATAL (the SDK's ServerProviderStatus). */
+  readonly providerStatus: string;
+  getBooleanDetails(flagKey: string, defaultValue: boolean, context: EvaluationContext): Promise<EvaluationDetails<boolean>>;
+}
+
+export interface OpenFeatureCheckerOptions {
+  flagKey: string;
+  /** Evaluations in flight at once, across every batch. */
+  concurrency: number;
+  timeoutMs: number;
+  breakerThreshold: number;
+  breakerCooldownMs: number;
+  /** What the log says the checker is, e.g. "openfeature flagd (@openfeature/flagd-provider)". */
+  description: string;
+}
+
+/**
+ * Error codes that say the provider could not answer (its service is down, or it is not ready),
+ * as a timeout or a 5xx does for the http checker: these count towards the circuit breaker. The
+ * others (FLAG_NOT_FOUND, TYPE_MISMATCH, TARGETING_KEY_MISSING, INVALID_CONTEXT, PARSE_ERROR) are
+ * answers about this flag or user: unevaluable, but proof that the provider is up.
+ */
+const PROVIDER_FAILURES: ReadonlySet<string> = new Set(['GENERAL', 'PROVIDER_NOT_READY', 'PROVIDER_FATAL']);
+
+type Outcome = { result: FlagResult; problem?: string };
+
+const TIMED_OUT = Symbol('timed out');
+
+/**
+ * Evaluates the target flag for each user through an OpenFeature provider, `targetingKey` = the
+ * user ID. Fails closed: a provider that is not READY (not yet, ERROR, STALE, FATAL), an
+ * evaluation with an error code, a provider error, a non-boolean value or no answer within
+ * `timeoutMs` make the user `unevaluable` (never enqueued, never forgotten). Every
+ * provider gets the http checker's timeout and circuit breaker: one that evaluates in-process never
+ * trips them, one that calls a service is not waited on for ever once the service is down.
+ */
+export class OpenFeatureFlagChecker implements FlagChecker {
+  readonly description: string;
+  /** One per checker: a daemon keeps it across runs. */
+  readonly breaker: CircuitBreaker;
+  private readonly inFlight: Semaphore;
+
+  constructor(
+    private readonly client: BooleanFlagClient,
+    private readonly options: OpenFeatureCheckerOptions,
+    private readonly logger: Logger,
+    clock: Clock = systemClock,
+  ) {
+    this.description = `${options.description}, flag ${options.flagKey} (concurrency ${options.concurrency})`;
+    this.inFlight = new Semaphore(options.concurrency);
+    this.breaker = new CircuitBreaker(options.breakerThreshold, options.breakerCooldownMs, logger, clock);
+  }
+
+  async check(userIds: readonly string[]): Promise<FlagResult[]> {
+    const outcomes = await mapWithConcurrency(userIds, this.options.concurrency, (userId) => this.inFlight.run(() => this.evaluate(userId)));
+    const failures = new Map<string, number>();
+    for (const { problem } of outcomes) if (problem !== undefined) failures.set(problem, (failures.get(problem) ?? 0) + 1);
+    if (failures.size > 0) {
+      const count = [...failures.values()].reduce((a, b) => a + b);
+      this.logger.warn({ failures: Object.fromEntries(failures) }, `the OpenFeature provider gave no usable answer for ${count} users; counted as unevaluable`);
+    }
+    return outcomes.map((outcome) => outcome.result);
+  }
+
+  private async evaluate(userId: string): Promise<Outcome> {
+    if (!this.breaker.tryAcquire()) return { result: 'unevaluable', problem: CIRCUIT_OPEN };
+    // Not ready, failed, or serving stale rules (lost its source): an answer now could be wrong.
+    const status = this.client.providerStatus;
+    if (status !== 'READY') return this.failed(`provider ${status}`);
+    let answer: EvaluationDetails<boolean> | typeof TIMED_OUT;
+    try {
+      answer = await withTimeout(this.client.getBooleanDetails(this.options.flagKey, false, { targetingKey: userId }), this.options.timeoutMs);
+    } catch (error) {
+      // The SDK turns a provider's exception into an error code; a client that throws all the same is a failure too.
+      return this.failed(`provider error: ${errorMessage(error)}`);
+    }
+    if (answer === TIMED_OUT) return this.failed(`timeout after ${this.options.timeoutMs} ms`);
+    if (answer.errorCode !== undefined || answer.reason === 'ERROR') {
+      const code = answer.errorCode ?? 'GENERAL';
+      // The message is part of the key: "GENERAL: 14 UNAVAILABLE: connect ECONNREFUSED" says more than the code.
+      const problem = answer.errorMessage ? `${code}: ${answer.errorMessage.slice(0, 200)}` : code;
+      if (PROVIDER_FAILURES.has(code)) return this.failed(problem);
+      this.breaker.succeeded();
+      return { result: 'unevaluable', problem };
+    }
+    this.breaker.succeeded();
+    if (answer.value === true) return { result: 'enabled' };
+    if (answer.value === false) return { result: 'disabled' };
+    return { result: 'unevaluable', problem: 'value is not a boolean' };
+  }
+
+  private failed(problem: string): Outcome {
+    this.breaker.failed(problem);
+    return { result: 'unevaluable', problem };
+  }
+}
+
+/** The evaluation, or TIMED_OUT once `ms` have passed; the timer never outlives the answer. */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

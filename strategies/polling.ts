@@ -31,7 +31,7 @@ export const pollingStrategy: OneShotStrategy = {
     if (request.dryRun) return detect(runtime, store, checker, request, request.signal); // read-only: no lock needed
     return underRunLock(runtime, store, POLLING, request, async (signal) => {
       const held = await lagGate(runtime);
-      if (held) return summaryWithoutRun(POLLING, 'deferred', held, { dryRun: request.dryRun, budget: runtime.config.enqueue.budget, startedAt: new Date() });
+      if (held) return summaryWithoutRun(POLLING, 'deferred', held, { dryRun: request.dryRun, budget: runtime.config.enqueue.budget, startedAt: new Date(), runId: request.runId });
       return detect(runtime, store, checker, request, signal);
     });
   },
@@ -81,6 +81,7 @@ async function detect(runtime: Runtime, store: StateStore, rulesChecker: FlagChe
       budget: config.enqueue.budget,
       ...detectionSettingsOf(config),
       signal,
+      runId: request.runId,
     },
   );
   if (!comparison) return summary;

@@ -23,7 +23,7 @@ export const reconcileStrategy: OneShotStrategy = {
     const reconcile = (signal: AbortSignal | undefined): Promise<RunSummary> =>
       reconcileKnownUsers(
         { known: store.known, checker, logger },
-        { dryRun: request.dryRun, forgetPolicy: forgetPolicyFor(runtime, store, request), batchSize: config.candidates.batchSize, health: config.safety, signal },
+        { dryRun: request.dryRun, forgetPolicy: forgetPolicyFor(runtime, store, request), batchSize: config.candidates.batchSize, health: config.safety, signal, runId: request.runId },
       );
     if (request.dryRun) return reconcile(request.signal);
     return underRunLock(runtime, store, RECONCILE, request, reconcile);

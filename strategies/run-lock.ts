@@ -22,7 +22,7 @@ export async function underRunLock(
   if (!lease) {
     const message = `another run holds the lock ${lockKey}; this ${strategy} run is skipped`;
     logger.warn({ lock: lockKey }, message);
-    return summaryWithoutRun(strategy, 'skipped', message, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date() });
+    return summaryWithoutRun(strategy, 'skipped', message, { dryRun: request.dryRun, budget: config.enqueue.budget, startedAt: new Date(), runId: request.runId });
   }
   try {
     return await work(request.signal ? AbortSignal.any([request.signal, lease.lost]) : lease.lost);

@@ -9,6 +9,8 @@ export interface RunRequest {
   /** Forget however many known users the run finds disabled (the operator's release of the forget guard). */
   allowMassForget?: boolean;
   signal?: AbortSignal | undefined;
+  /** The run's ID, when the caller names it before it starts (the daemon: to show and cancel it from any replica). */
+  runId?: string | undefined;
 }
 
 /** What every strategy has. Each one is a file in strategies/, registered in strategies/index.ts. */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ValidationError, FfError, errorMessage } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
-import { expandEnvironment } from '../flags/openfeature-schema.js';
+import { expandEnvironment } from './expand-environment.js';
 
 /**
  * The package's root (the nearest folder with a package.json above this module, whether it runs
@@ -64,13 +64,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     );
   }
   const config = parsed.data;
-  if (config.flags.http) config.flags.http.headers = expandHeaders(config.flags.http.headers, env);
-  const openfeature = config.flags.openfeature;
-  if (openfeature) {
-    const missing: string[] = [];
-    openfeature.args = openfeature.args.map((arg, index) => expandEnvironment(arg, env, `flags.openfeature.args.${index}`, missing));
-    if (missing.length > 0) throw new ValidationError('CONFIG_INVALID', 'configuration', missing);
-  }
+  // `${NAME}` in secrets-bearing values (headers, provider arguments) comes from the environment.
+  const missing: string[] = [];
+  const { http, openfeature } = config.flags;
+  if (http) http.headers = expandEnvironment(http.headers, env, 'flags.http.headers', missing) as Record<string, string>;
+  if (openfeature) openfeature.args = openfeature.args.map((arg, index) => expandEnvironment(arg, env, `flags.openfeature.args.${index}`, missing));
+  if (missing.length > 0) throw new ValidationError('CONFIG_INVALID', 'configuration', missing);
   for (const field of PATH_FIELDS) {
     const given = sectionOf(merged, field.section)?.[field.key];
     if (given !== undefined) continue;
@@ -79,23 +78,6 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     section[field.key] = resolveLocation(String(section[field.key]), base);
   }
   return config;
-}
-
-/** `${NAME}` in a header value comes from the environment, so secrets stay out of config files. */
-function expandHeaders(headers: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
-  const missing: string[] = [];
-  const expanded = Object.fromEntries(
-    Object.entries(headers).map(([name, value]) => [
-      name,
-      value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, variable: string) => {
-        const found = env[variable];
-        if (found === undefined) missing.push(`flags.http.headers.${name}: environment variable ${variable} is not set`);
-        return found ?? '';
-      }),
-    ]),
-  );
-  if (missing.length > 0) throw new ValidationError('CONFIG_INVALID', 'configuration', missing);
-  return expanded;
 }
 
 function readConfigFile(file: string): Layer {

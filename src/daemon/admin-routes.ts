@@ -50,7 +50,7 @@ export function adminRoutes(daemon: Daemon, runtime: Runtime): Route[] {
             flag: runtime.config.flag,
             role: daemon.role,
             replica: shared.replicaId,
-            replicas: valueOf(replicas, []),
+            replicas: valueOf(replicas, [shared.self()]),
             currentRun: valueOf(currentRun, null),
             sendingPaused: daemon.sendingPaused(),
             forgetHold: held,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { errorMessage } from '../errors.js';
@@ -24,12 +25,14 @@ export interface SendingPause {
 }
 
 interface ActiveRun {
+  /** Named here, before the strategy starts: the run can be shown and cancelled from its first moment. */
+  runId: string;
   trigger: string;
   strategy: string;
   startedAt: Date;
   cancel: AbortController;
   done: Promise<RunSummary>;
-  progress: { runId: string | null; enqueued: number; queued: number; elapsedMs: number };
+  progress: { enqueued: number; queued: number; elapsedMs: number };
   /** Its summary is out (run:finished): no longer shown as in progress while it is recorded. */
   finished: boolean;
 }
@@ -70,9 +73,9 @@ export class Daemon {
     const progress = (field: 'enqueued' | 'queued') => () => (this.active ? this.active.progress[field] : 0);
     new Gauge({ name: 'ff_detector_current_run_enqueued', help: 'Users enqueued so far by the run in progress', registers: [this.registry], collect() { this.set(progress('enqueued')()); } });
     new Gauge({ name: 'ff_detector_current_run_queued', help: 'Users queued for sending so far by the run in progress', registers: [this.registry], collect() { this.set(progress('queued')()); } });
-    // Feed drains run the pipeline too, perhaps at the same time: only the run's own strategy counts.
-    runtime.events.on('run:progress', ({ runId, strategy, enqueued, queued, elapsedMs }) => {
-      if (this.active?.strategy === strategy) this.active.progress = { runId, enqueued, queued, elapsedMs };
+    // Feed drains run the pipeline too, perhaps at the same time: only the run's own progress counts.
+    runtime.events.on('run:progress', ({ runId, enqueued, queued, elapsedMs }) => {
+      if (this.active?.runId === runId) this.active.progress = { enqueued, queued, elapsedMs };
     });
     runtime.events.on('send:paused', ({ gate, paused, reason }) => {
       if (paused) this.pauses.set(gate, { gate, since: new Date().toISOString(), reason });
@@ -101,6 +104,7 @@ export class Daemon {
       version: packageVersion(),
       rateLimit: config.enqueue.rateLimit,
       role: () => this.role,
+      lagGateEnabled: config.safety.consumerLag.enabled,
       localRun: () => this.localRun(),
       events: this.runtime.events,
       logger,
@@ -108,6 +112,7 @@ export class Daemon {
     const onRole = (role: Role): void => {
       this.leaderGauge.set(role === 'leader' ? 1 : 0);
       for (const feed of this.feeds) feed.setLeading(role === 'leader');
+      this.presence?.announce(); // the board says who leads now, not at the next heartbeat
       if (role === 'leader' && config.daemon.runAtStart) this.trigger('start');
     };
     this.leadership = new Leadership(this.store.locks, `${config.state.detectorKeyPrefix}leader`, config.daemon.leaderTtlMs, logger, onRole);
@@ -171,8 +176,19 @@ export class Daemon {
     }
     const cancel = new AbortController();
     const signal = AbortSignal.any([cancel.signal, leaderSignal]);
-    const active: ActiveRun = { trigger, strategy: strategy.name, startedAt: new Date(), cancel, progress: { runId: null, enqueued: 0, queued: 0, elapsedMs: 0 }, finished: false, done: this.execute(trigger, signal, strategy) };
+    const runId = randomUUID();
+    const active: ActiveRun = {
+      runId,
+      trigger,
+      strategy: strategy.name,
+      startedAt: new Date(),
+      cancel,
+      progress: { enqueued: 0, queued: 0, elapsedMs: 0 },
+      finished: false,
+      done: this.execute(runId, trigger, signal, strategy).then((summary) => this.record(active, summary)),
+    };
     this.active = active;
+    this.presence?.runStarted();
     void active.done.finally(() => {
       if (this.active === active) this.active = undefined;
     });
@@ -195,8 +211,8 @@ export class Daemon {
   private localRun(): LocalRun | undefined {
     const active = this.active;
     if (!active || active.finished) return undefined;
-    const { trigger, startedAt, progress } = active;
-    return { trigger, startedAt, ...progress, cancel: (reason) => active.cancel.abort(new Error(reason)) };
+    const { runId, trigger, startedAt, progress } = active;
+    return { runId, trigger, startedAt, ...progress, cancel: (reason) => active.cancel.abort(new Error(reason)) };
   }
 
   async lastRuns(count = 10): Promise<RunSummary[]> {
@@ -226,16 +242,19 @@ export class Daemon {
     this.leaderGauge.set(0);
   }
 
-  private async execute(trigger: string, signal: AbortSignal, strategy: OneShotStrategy): Promise<RunSummary> {
-    const { logger, config } = this.runtime;
-    let summary: RunSummary;
+  private async execute(runId: string, trigger: string, signal: AbortSignal, strategy: OneShotStrategy): Promise<RunSummary> {
     try {
-      summary = await strategy.run(this.runtime, { dryRun: false, signal });
+      return await strategy.run(this.runtime, { dryRun: false, signal, runId });
     } catch (error) {
-      logger.error({ err: error, trigger }, `run failed to start: ${errorMessage(error)}`);
-      summary = summaryWithoutRun(strategy.name, 'failed', errorMessage(error), { dryRun: false, budget: config.enqueue.budget, startedAt: new Date() });
+      this.runtime.logger.error({ err: error, trigger, runId }, `run failed to start: ${errorMessage(error)}`);
+      return summaryWithoutRun(strategy.name, 'failed', errorMessage(error), { dryRun: false, budget: this.runtime.config.enqueue.budget, startedAt: new Date(), runId });
     }
-    if (this.active) this.active.finished = true;
+  }
+
+  /** The run is over: no longer shown as in progress, announced, kept in the history. */
+  private async record(active: ActiveRun, summary: RunSummary): Promise<RunSummary> {
+    const { logger, config } = this.runtime;
+    active.finished = true;
     this.runtime.events.emit('run:finished', summary);
     try {
       await this.store?.history.push(JSON.stringify(summary), config.daemon.historySize);

@@ -32,7 +32,8 @@ export interface OpenFeatureCheckerOptions {
  */
 const PROVIDER_FAILURES: ReadonlySet<string> = new Set(['GENERAL', 'PROVIDER_NOT_READY', 'PROVIDER_FATAL']);
 
-type Outcome = { result: FlagResult; problem?: string };
+/** `problem` keys the failures log line (a code, never a per-call message); `detail` is one example's message. */
+type Outcome = { result: FlagResult; problem?: string; detail?: string };
 
 const TIMED_OUT = Symbol('timed out');
 
@@ -62,12 +63,17 @@ export class OpenFeatureFlagChecker implements FlagChecker {
   }
 
   async check(userIds: readonly string[]): Promise<FlagResult[]> {
-    const outcomes = await mapWithConcurrency(userIds, this.options.concurrency, (userId) => this.inFlight.run(() => this.evaluate(userId)));
+    const outcomes = await mapWithConcurrency(userIds, this.options.concurrency, (userId) => this.evaluate(userId));
     const failures = new Map<string, number>();
-    for (const { problem } of outcomes) if (problem !== undefined) failures.set(problem, (failures.get(problem) ?? 0) + 1);
+    const examples = new Map<string, string>();
+    for (const { problem, detail } of outcomes) {
+      if (problem === undefined) continue;
+      failures.set(problem, (failures.get(problem) ?? 0) + 1);
+      if (detail !== undefined && !examples.has(problem)) examples.set(problem, detail);
+    }
     if (failures.size > 0) {
       const count = [...failures.values()].reduce((a, b) => a + b);
-      this.logger.warn({ failures: Object.fromEntries(failures) }, `the OpenFeature provider gave no usable answer for ${count} users; counted as unevaluable`);
+      this.logger.warn({ failures: Object.fromEntries(failures), examples: Object.fromEntries(examples) }, `the OpenFeature provider gave no usable answer for ${count} users; counted as unevaluable`);
     }
     return outcomes.map((outcome) => outcome.result);
   }
@@ -79,19 +85,22 @@ export class OpenFeatureFlagChecker implements FlagChecker {
     if (status !== 'READY') return this.failed(`provider ${status}`);
     let answer: EvaluationDetails<boolean> | typeof TIMED_OUT;
     try {
-      answer = await withTimeout(this.client.getBooleanDetails(this.options.flagKey, false, { targetingKey: userId }), this.options.timeoutMs);
+      // The slot is held until the provider's call settles, not until the deadline: calls left
+      // running past their timeout still count against the limit (a slow service gets no more).
+      const call = this.inFlight.run(() => this.client.getBooleanDetails(this.options.flagKey, false, { targetingKey: userId }));
+      answer = await withTimeout(call, this.options.timeoutMs);
     } catch (error) {
       // The SDK turns a provider's exception into an error code; a client that throws all the same is a failure too.
-      return this.failed(`provider error: ${errorMessage(error)}`);
+      return this.failed('provider error', errorMessage(error));
     }
-    if (answer === TIMED_OUT) return this.failed(`timeout after ${this.options.timeoutMs} ms`);
+    if (answer === TIMED_OUT) return this.failed(`timeout after ${this.options.timeoutMs} ms (or no free slot: the provider's calls in flight hang)`);
     if (answer.errorCode !== undefined || answer.reason === 'ERROR') {
       const code = answer.errorCode ?? 'GENERAL';
-      // The message is part of the key: "GENERAL: 14 UNAVAILABLE: connect ECONNREFUSED" says more than the code.
-      const problem = answer.errorMessage ? `${code}: ${answer.errorMessage.slice(0, 200)}` : code;
-      if (PROVIDER_FAILURES.has(code)) return this.failed(problem);
+      // Keyed by code: messages vary per call and may echo the targeting key; one is kept as an example.
+      const detail = answer.errorMessage?.slice(0, 200);
+      if (PROVIDER_FAILURES.has(code)) return this.failed(code, detail);
       this.breaker.succeeded();
-      return { result: 'unevaluable', problem };
+      return { result: 'unevaluable', problem: code, ...(detail === undefined ? {} : { detail }) };
     }
     this.breaker.succeeded();
     if (answer.value === true) return { result: 'enabled' };
@@ -99,9 +108,9 @@ export class OpenFeatureFlagChecker implements FlagChecker {
     return { result: 'unevaluable', problem: 'value is not a boolean' };
   }
 
-  private failed(problem: string): Outcome {
-    this.breaker.failed(problem);
-    return { result: 'unevaluable', problem };
+  private failed(problem: string, detail?: string): Outcome {
+    this.breaker.failed(detail === undefined ? problem : `${problem}: ${detail}`);
+    return { result: 'unevaluable', problem, ...(detail === undefined ? {} : { detail }) };
   }
 }
 

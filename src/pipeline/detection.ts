@@ -58,6 +58,8 @@ export interface DetectionOptions {
   /** When a finished run whose input was mostly unusable is `degraded` (safety.*). */
   health: RunHealthPolicy;
   signal?: AbortSignal | undefined;
+  /** Named by the caller (the daemon); otherwise a new UUID. */
+  runId?: string | undefined;
 }
 
 /**
@@ -88,7 +90,7 @@ class DetectionRun {
   private readonly forgets: ForgetGuard;
   private forgetHold: string | undefined;
   private degraded: string | null = null;
-  private readonly runId = randomUUID();
+  private readonly runId: string;
   private startedAt = 0;
   private nextProgressLog = PROGRESS_EVERY;
   /** Users per send: a batch, or what one grant of the rate limiter allows (rates below 10/s). */
@@ -99,6 +101,7 @@ class DetectionRun {
     private readonly options: DetectionOptions,
   ) {
     this.clock = deps.clock ?? systemClock;
+    this.runId = options.runId ?? randomUUID();
     this.forgets = new ForgetGuard(options.forgetPolicy);
     this.pending = new PendingUsers(options.pending.maxInMemory, options.pending.spillDir);
     this.sender = new BatchSender(deps.sink, deps.limiter, options.retry, deps.logger, this.clock, deps.gate);

@@ -13,6 +13,8 @@ export interface ReconcileOptions {
   /** When a reconcile whose users were mostly unevaluable (a dead flag service) is `degraded`. */
   health: RunHealthPolicy;
   signal?: AbortSignal | undefined;
+  /** Named by the caller (the daemon); otherwise a new UUID. */
+  runId?: string | undefined;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function reconcileKnownUsers(deps: { known: KnownUsers; checker: Fl
   // Unevaluable users are never forgotten, so a dead flag service makes reconcile a no-op: say so.
   const degraded = error === undefined && !hold ? degradedReason(counts, options.health) : null;
   const summary: RunSummary = {
-    runId: randomUUID(),
+    runId: options.runId ?? randomUUID(),
     strategy: 'reconcile',
     status: error !== undefined ? (cancelled ? 'cancelled' : 'failed') : hold ? 'held' : degraded ? 'degraded' : 'ok',
     dryRun: options.dryRun,

@@ -151,10 +151,10 @@ export function summaryWithoutRun(
   strategy: string,
   status: 'failed' | 'skipped' | 'deferred',
   error: string,
-  run: { dryRun: boolean; budget: number; startedAt: Date },
+  run: { dryRun: boolean; budget: number; startedAt: Date; runId?: string | undefined },
 ): RunSummary {
   return {
-    runId: randomUUID(),
+    runId: run.runId ?? randomUUID(),
     strategy,
     status,
     dryRun: run.dryRun,

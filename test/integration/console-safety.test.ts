@@ -79,12 +79,14 @@ describe('the console\'s safety and feed parts', () => {
 
     const { page, problems } = await consolePage(browser);
     await page.goto(`${daemon.admin}/`);
+    await page.locator('#guard-state', { hasText: 'no guard is holding' }).waitFor();
     expect(await page.locator('#release-guard').isDisabled()).toBe(true);
     await page.fill('#token', TOKEN);
     await page.click('#use-token');
     await page.click('#start-run');
     await page.locator('#runs-table td', { hasText: /^held$/ }).waitFor({ timeout: 30_000 });
     await page.locator('#guard-state', { hasText: 'held 150 forgets' }).waitFor();
+    expect(await page.locator('#release-guard').isEnabled()).toBe(true);
     expect(await valkey.scard(fixture.knownKey)).toBe(150);
 
     await page.click('#release-guard');

@@ -147,7 +147,7 @@ describe('the console', () => {
       const fill = await progressOf(page, 'run-progress');
       return fill > 0 && fill < 1;
     }, 'the follower\'s page to show the leader\'s run part-way');
-    expect(await text(page, '#run-state')).not.toContain('(this one)');
+    expect(await text(page, '#run-state')).toContain(` on ${(await leader.get<{ replica: string }>('/status')).replica},`);
 
     await page.click('#cancel-run');
     await page.locator('#notice', { hasText: 'cancel the run: accepted' }).waitFor();

@@ -142,7 +142,7 @@ describe('OpenFeature checker through the server SDK', () => {
 });
 
 /** A client whose answers the test scripts, with the breaker on a manual clock. */
-function scriptedChecker(answer: (userId: string) => Promise<{ value: boolean; errorCode?: ErrorCode; reason?: string }>, clock = new ManualClock(1000), logger: Logger = silentLogger()) {
+function scriptedChecker(answer: (userId: string) => Promise<{ value: boolean; errorCode?: ErrorCode; errorMessage?: string; reason?: string }>, clock = new ManualClock(1000), logger: Logger = silentLogger()) {
   let calls = 0;
   const client: BooleanFlagClient = {
     providerStatus: 'READY',
@@ -205,5 +205,26 @@ describe('OpenFeature checker circuit breaker', () => {
     await checker.check(['u1', 'u2', 'u3', 'u4']);
     const summary = lines.map((line) => JSON.parse(line) as { msg: string; failures?: unknown }).find((entry) => entry.failures !== undefined);
     expect(summary).toMatchObject({ failures: { GENERAL: 3, [CIRCUIT_OPEN]: 1 }, msg: 'the OpenFeature provider gave no usable answer for 4 users; counted as unevaluable' });
+  });
+
+  it('calls left running past their timeout keep their slot: a hung provider never has more than `concurrency` calls', async () => {
+    let started = 0;
+    const hanging = new OpenFeatureFlagChecker(
+      { providerStatus: 'READY', getBooleanDetails: () => (started++, new Promise(() => undefined)) },
+      { flagKey: 'f', concurrency: 2, timeoutMs: 20, breakerThreshold: 0, breakerCooldownMs: 1, description: 'hanging' },
+      silentLogger(),
+    );
+    expect(await hanging.check(['u1', 'u2', 'u3', 'u4', 'u5', 'u6'])).toEqual(Array(6).fill('unevaluable'));
+    expect(await hanging.check(['u7', 'u8'])).toEqual(['unevaluable', 'unevaluable']);
+    expect(started).toBe(2);
+  });
+
+  it('keys failures by code, with one message as an example (messages may differ per call, or echo the user)', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const { checker } = scriptedChecker((userId) => Promise.resolve({ value: false, errorCode: ErrorCode.PARSE_ERROR, errorMessage: `bad context for ${userId}`, reason: 'ERROR' }), new ManualClock(1000), logger);
+    await checker.check(['u1', 'u2', 'u3']);
+    const summary = lines.map((line) => JSON.parse(line) as { failures?: unknown; examples?: unknown }).find((entry) => entry.failures !== undefined);
+    expect(summary).toMatchObject({ failures: { PARSE_ERROR: 3 }, examples: { PARSE_ERROR: 'bad context for u1' } });
   });
 });

@@ -36,7 +36,8 @@ function renderReplicas(status: Status): void {
     time(replica.seenAt),
   ]);
   fill(byId('replicas'), table(['replica', 'role', 'version', 'started', 'last heard'], rows));
-  const leader = status.replicas.find((replica) => replica.role === 'leader');
+  // Just after a failover the old leader's last heartbeat may still say leader: the latest word wins.
+  const [leader] = status.replicas.filter((replica) => replica.role === 'leader').sort((a, b) => b.seenAt.localeCompare(a.seenAt));
   fill(byId('leader'), leader ? `leader: ${leader.replicaId}` : 'no leader heard from');
 }
 
@@ -52,7 +53,7 @@ function renderRun(status: Status): void {
     fill(byId('run-figures'), last ? `${count(last.enqueued)} enqueued in ${duration(last.durationMs / 1000)}` : '');
     return;
   }
-  fill(byId('run-state'), `run ${run.runId ?? '(starting)'} on ${run.replicaId}, ${run.trigger}, since ${time(run.startedAt)}`);
+  fill(byId('run-state'), `run ${run.runId} on ${run.replicaId}, ${run.trigger}, since ${time(run.startedAt)}`);
   bar.max = Math.max(1, run.queued);
   bar.value = run.enqueued;
   fill(byId('run-figures'), `${count(run.enqueued)} / ${count(run.queued)} enqueued · ${run.rate.toLocaleString('en-US')} users/s · ETA ${duration(run.etaSeconds)}`);

@@ -12,7 +12,7 @@ export interface Replica {
 
 export interface SharedRun {
   replicaId: string;
-  runId: string | null;
+  runId: string;
   trigger: string;
   startedAt: string;
   enqueued: number;

@@ -1,15 +1,29 @@
 import type { ReplicaBoard } from '../types.js';
 import type { ValkeyConnection } from './connection.js';
 
-interface Heartbeat {
-  expiresAt: number;
-  entry: string;
-}
+/** Valkey's clock, in milliseconds: every replica's deadlines are read against the same time. */
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** A heartbeat field holds "<deadline ms> <entry>". */
+const ANNOUNCE = `${NOW} redis.call('HSET', KEYS[1], ARGV[1], (now + tonumber(ARGV[2])) .. ' ' .. ARGV[3]) return 1`;
+
+/** The live entries; expired (or unreadable) fields are removed in the same step, so a heartbeat written meanwhile is never lost. */
+const READ_LIVE = `${NOW}
+local fields = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #fields, 2 do
+  local value = fields[i + 1]
+  local space = string.find(value, ' ', 1, true)
+  local deadline = space and tonumber(string.sub(value, 1, space - 1))
+  if deadline and deadline > now then live[#live + 1] = string.sub(value, space + 1) else redis.call('HDEL', KEYS[1], fields[i]) end
+end
+return live`;
 
 /**
  * The replicas' board in Valkey: heartbeats in one hash (`{prefix}replicas`, a field per replica
- * holding its own deadline, since hash fields cannot expire on every Valkey a deployment runs),
- * notes as single keys with a TTL. Every call touches one key, so it works on a cluster.
+ * holding its deadline by Valkey's clock — hash fields cannot expire on every Valkey a deployment
+ * runs, and the replicas' clocks may differ), notes as single keys with a TTL. Every call touches
+ * one key, so it works on a cluster.
  */
 export class ValkeyReplicaBoard implements ReplicaBoard {
   private readonly replicasKey: string;
@@ -22,23 +36,11 @@ export class ValkeyReplicaBoard implements ReplicaBoard {
   }
 
   async announce(replicaId: string, entry: string, ttlMs: number): Promise<void> {
-    const heartbeat: Heartbeat = { expiresAt: Date.now() + ttlMs, entry };
-    await this.connection.call('HSET', () => this.connection.client.hset(this.replicasKey, replicaId, JSON.stringify(heartbeat)));
+    await this.connection.call('announce', () => this.connection.client.eval(ANNOUNCE, 1, this.replicasKey, replicaId, ttlMs, entry));
   }
 
   async replicas(): Promise<string[]> {
-    const fields = await this.connection.call('HGETALL', () => this.connection.client.hgetall(this.replicasKey));
-    const now = Date.now();
-    const heard: string[] = [];
-    const expired: string[] = [];
-    for (const [replicaId, value] of Object.entries(fields)) {
-      const heartbeat = parseHeartbeat(value);
-      if (heartbeat && heartbeat.expiresAt > now) heard.push(heartbeat.entry);
-      else expired.push(replicaId);
-    }
-    // A replica that died never withdraws: whoever reads next clears it.
-    if (expired.length > 0) await this.connection.call('HDEL', () => this.connection.client.hdel(this.replicasKey, ...expired));
-    return heard;
+    return (await this.connection.call('read replicas', () => this.connection.client.eval(READ_LIVE, 1, this.replicasKey))) as string[];
   }
 
   async withdraw(replicaId: string): Promise<void> {
@@ -58,14 +60,5 @@ export class ValkeyReplicaBoard implements ReplicaBoard {
 
   private noteKey(name: string): string {
     return `${this.prefix}board:${name}`;
-  }
-}
-
-function parseHeartbeat(value: string): Heartbeat | undefined {
-  try {
-    const parsed = JSON.parse(value) as Partial<Heartbeat>;
-    return typeof parsed.expiresAt === 'number' && typeof parsed.entry === 'string' ? { expiresAt: parsed.expiresAt, entry: parsed.entry } : undefined;
-  } catch {
-    return undefined; // written by something else: treated as expired, and cleared
   }
 }

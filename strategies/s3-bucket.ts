@@ -51,10 +51,10 @@ export const s3BucketStrategy: FeedStrategy = {
       let following: Promise<void> = Promise.resolve();
       if (queueUrl && !options.untilEnd) {
         const [{ SQSClient }, { followNotifications }] = await Promise.all([import('@aws-sdk/client-sqs'), import('../src/feeds/bucket-notifications.js')]);
-        // As the sink's client (sqs-sink.ts): with a custom endpoint (AWS_ENDPOINT_URL_SQS) the
-        // queue URL's host need not resolve, so requests go to the endpoint.
-        const customEndpoint = Boolean(process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL);
-        const client = new SQSClient({ ...(config.sqs.region ? { region: config.sqs.region } : {}), maxAttempts: 3, useQueueUrlAsEndpoint: !customEndpoint });
+        // As the sink's client (sqs-sink.ts): with a custom endpoint (sqs.endpoint) the queue URL's
+        // host need not resolve, so requests go to the endpoint.
+        const { region, endpoint } = config.sqs;
+        const client = new SQSClient({ ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}), maxAttempts: 3, useQueueUrlAsEndpoint: !endpoint });
         // Only the leader lists, so only the leader takes notifications: a follower would delete them unheard.
         following = followNotifications(client, { queueUrl, bucket, prefix: feed.prefix }, () => handle.wake(), logger, all, notifications, options.leading).finally(() => client.destroy());
       }

@@ -121,7 +121,12 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
   const sqs: Layer = {};
   if (env.SQS_QUEUE_URL) sqs.queueUrl = env.SQS_QUEUE_URL;
   if (env.AWS_REGION) sqs.region = env.AWS_REGION;
+  // The AWS SDK's own variables for a custom endpoint, read here so that no adapter reads them.
+  const sqsEndpoint = env.AWS_ENDPOINT_URL_SQS || env.AWS_ENDPOINT_URL;
+  if (sqsEndpoint) sqs.endpoint = sqsEndpoint;
   if (Object.keys(sqs).length > 0) layer.sqs = sqs;
+  const s3Endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
+  if (s3Endpoint) layer.s3 = { endpoint: s3Endpoint };
   const snowflake: Layer = {};
   for (const [variable, field] of Object.entries(SNOWFLAKE_ENV)) if (env[variable]) snowflake[field] = env[variable];
   if (Object.keys(snowflake).length > 0) layer.candidates = { snowflake };
@@ -194,6 +199,8 @@ const ENV_OF: Record<string, string> = {
   'state.valkeyCluster': 'VALKEY_CLUSTER',
   'sqs.queueUrl': 'SQS_QUEUE_URL',
   'sqs.region': 'AWS_REGION',
+  'sqs.endpoint': 'AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL',
+  's3.endpoint': 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL',
   'admin.host': 'ADMIN_HOST',
   'admin.port': 'ADMIN_PORT',
   'admin.token': 'ADMIN_TOKEN',

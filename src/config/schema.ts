@@ -174,12 +174,25 @@ const configObject = z
      * state, where one missing SQS_QUEUE_URL would mark users never sent (see sink-choice.ts).
      */
     sink: z.enum(['auto', 'sqs', 'stdout']).default('auto'),
+    /** S3 (rules, candidate and user lists, the flag bucket). */
+    s3: z
+      .object({
+        /** A custom S3 endpoint (env AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL), addressed path-style. */
+        endpoint: z.string().url().nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
     sqs: z
       .object({
         /** Queue URL (env SQS_QUEUE_URL): https://host/<account>/<queue name>. */
         queueUrl: z.string().url().nullable().default(null).refine((url) => url === null || isQueueUrl(url), { message: 'must be https://host/<account>/<queue name>' }),
         /** The AWS region (env AWS_REGION); a queue URL naming its region wins for the rate limit's key. */
         region: z.string().min(1).nullable().default(null),
+        /**
+         * A custom SQS endpoint (env AWS_ENDPOINT_URL_SQS, else AWS_ENDPOINT_URL): requests go there
+         * whatever host the queue URL names (local SQS servers hand out URLs that need not resolve).
+         */
+        endpoint: z.string().url().nullable().default(null),
         /** Attempts the AWS SDK makes for one SendMessageBatch request before the run fails. */
         maxAttempts: positiveInt.max(20).default(3),
         /** Extra attempts for entries SQS reports Failed with SenderFault=false. */

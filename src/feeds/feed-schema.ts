@@ -57,7 +57,7 @@ export const kafkaTopicSchema = z
 
 /**
  * Strategy C, the flag bucket (experimental): src/feeds/bucket-feed.ts. The S3 client comes from
- * the environment like every S3 read (AWS_REGION, credentials, AWS_ENDPOINT_URL_S3).
+ * the environment like every S3 read (AWS_REGION, credentials), its endpoint from s3.endpoint.
  */
 export const s3BucketSchema = z
   .object({

@@ -4,19 +4,19 @@ import { FfError, errorMessage } from '../errors.js';
 import { formatS3Uri, type ObjectInfo, type ObjectStore, type S3Location } from './object-store.js';
 
 /**
- * S3 through the AWS SDK, which finds region, credentials and endpoint in its own variables
- * (AWS_REGION, AWS_ENDPOINT_URL_S3 …). Path-style addressing is used with a custom endpoint,
- * where bucket subdomains do not resolve.
+ * S3 through the AWS SDK, which finds region and credentials in its own variables (AWS_REGION,
+ * the default chain); a custom endpoint comes from the config (s3.endpoint) and is addressed
+ * path-style, since bucket subdomains do not resolve there.
  */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
   /** An injected client belongs to the caller, who closes it. */
   private readonly ownsClient: boolean;
 
-  constructor(client?: S3Client) {
+  /** `endpoint`: s3.endpoint, addressed path-style (local servers have no per-bucket host names). */
+  constructor(client?: S3Client, endpoint: string | null = null) {
     this.ownsClient = client === undefined;
-    const customEndpoint = Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
-    this.client = client ?? new S3Client({ forcePathStyle: customEndpoint });
+    this.client = client ?? new S3Client(endpoint ? { endpoint, forcePathStyle: true } : {});
   }
 
   async open(location: S3Location): Promise<AsyncIterable<Buffer>> {

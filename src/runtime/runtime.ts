@@ -63,7 +63,7 @@ export class Runtime {
   ) {
     this.stdout = clients.stdout ?? process.stdout;
     this.idPattern = new RegExp(config.idPattern);
-    this.objectStore = new LazyS3ObjectStore(clients.s3);
+    this.objectStore = new LazyS3ObjectStore(clients.s3, config.s3.endpoint);
     this.closers.push(() => this.objectStore.destroy());
   }
 
@@ -112,7 +112,7 @@ export class Runtime {
     let sink: MessageSink;
     if (kind === 'sqs' && sqs.queueUrl) {
       const { SqsSink } = await import('../sink/sqs-sink.js');
-      sink = new SqsSink({ queueUrl: sqs.queueUrl, region: sqs.region, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
+      sink = new SqsSink({ queueUrl: sqs.queueUrl, region: sqs.region, endpoint: sqs.endpoint, maxAttempts: sqs.maxAttempts, requestTimeoutMs: sqs.requestTimeoutMs }, this.clients.sqs);
     } else {
       sink = new StdoutSink(this.stdout, kind === 'dry-run' ? 'stdout (dry run)' : 'stdout');
     }
@@ -278,7 +278,10 @@ function qualifyTable(name: string, database: string, schema: string): TableName
 class LazyS3ObjectStore implements ObjectStore {
   private store: S3ObjectStore | undefined;
 
-  constructor(private readonly client?: S3Client) {}
+  constructor(
+    private readonly client: S3Client | undefined,
+    private readonly endpoint: string | null,
+  ) {}
 
   async open(location: S3Location): Promise<AsyncIterable<Buffer>> {
     return (await this.get()).open(location);
@@ -295,7 +298,7 @@ class LazyS3ObjectStore implements ObjectStore {
   private async get(): Promise<S3ObjectStore> {
     if (!this.store) {
       const { S3ObjectStore } = await import('../inputs/s3-object-store.js');
-      this.store ??= new S3ObjectStore(this.client);
+      this.store ??= new S3ObjectStore(this.client, this.endpoint);
     }
     return this.store;
   }

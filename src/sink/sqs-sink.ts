@@ -7,6 +7,8 @@ export interface SqsSinkOptions {
   queueUrl: string;
   /** null: the SDK's own resolution (AWS_REGION, the profile). */
   region?: string | null;
+  /** sqs.endpoint: requests go there, whatever host the queue URL names. */
+  endpoint?: string | null;
   /** Attempts the SDK makes per request (its standard retry mode, with backoff). */
   maxAttempts: number;
   requestTimeoutMs: number;
@@ -42,15 +44,15 @@ export class SqsSink implements MessageSink {
     this.description = `sqs ${options.queueUrl}`;
     this.fifo = options.queueUrl.endsWith('.fifo');
     this.ownsClient = client === undefined;
-    // With a custom endpoint (AWS_ENDPOINT_URL_SQS), send there even if the queue URL names another
-    // host, as local SQS servers hand out URLs that need not resolve.
-    const customEndpoint = Boolean(process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL);
+    // With a custom endpoint (sqs.endpoint), send there even if the queue URL names another host,
+    // as local SQS servers hand out URLs that need not resolve.
     this.client =
       client ??
       new SQSClient({
         maxAttempts: options.maxAttempts,
         ...(options.region ? { region: options.region } : {}),
-        useQueueUrlAsEndpoint: !customEndpoint,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        useQueueUrlAsEndpoint: !options.endpoint,
         requestHandler: {
           connectionTimeout: Math.min(options.requestTimeoutMs, 3000),
           requestTimeout: options.requestTimeoutMs,

@@ -53,11 +53,11 @@ describe('SqsSink against the local SQS server', () => {
     const queueUrl = await createQueue();
     const proxy = await SqsFaultProxy.start(awsEndpoint(), 1);
     proxy.set({ kind: 'blackhole' });
-    // The sink builds its client from the environment, as in production.
+    // The sink builds its own client from its settings, as in production (credentials from the environment).
     const saved = { ...process.env };
     Object.assign(process.env, awsEnv(proxy.endpoint));
     try {
-      const sink = new SqsSink({ queueUrl, region: 'us-east-1', maxAttempts: 2, requestTimeoutMs: 300 });
+      const sink = new SqsSink({ queueUrl, region: 'us-east-1', endpoint: proxy.endpoint, maxAttempts: 2, requestTimeoutMs: 300 });
       const started = Date.now();
       const error = await sink.send([buildUserLoadMessage('u', settings)]).catch((e: unknown) => e);
       expect((error as FfError).code).toBe('SINK_UNAVAILABLE');

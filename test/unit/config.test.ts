@@ -32,6 +32,14 @@ describe('configuration layers', () => {
     expect(config.candidates.path).toBe(path.join(path.dirname(file), 'lists/users.txt'));
   });
 
+  it('takes custom AWS endpoints from the SDK\'s variables into the config (adapters read no environment)', () => {
+    expect(loadConfig({ env: {} })).toMatchObject({ sqs: { endpoint: null }, s3: { endpoint: null } });
+    expect(loadConfig({ env: { AWS_ENDPOINT_URL: 'http://local:4566' } })).toMatchObject({ sqs: { endpoint: 'http://local:4566' }, s3: { endpoint: 'http://local:4566' } });
+    const specific = loadConfig({ env: { AWS_ENDPOINT_URL: 'http://local:4566', AWS_ENDPOINT_URL_SQS: 'http://sqs:9324', AWS_ENDPOINT_URL_S3: 'http://s3:9000' } });
+    expect(specific).toMatchObject({ sqs: { endpoint: 'http://sqs:9324' }, s3: { endpoint: 'http://s3:9000' } });
+    expect(() => loadConfig({ env: { AWS_ENDPOINT_URL_SQS: 'not a url' } })).toThrow(/sqs\.endpoint.*AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL/);
+  });
+
   it('keeps s3:// locations as they are', () => {
     const config = loadConfig({ env: {}, overrides: { candidates: { path: 's3://b/k.txt.gz' } } });
     expect(config.candidates.path).toBe('s3://b/k.txt.gz');

@@ -118,7 +118,7 @@ interface Context {
   queues: string[];
 }
 
-/** What the SDK clients built inside the feed (its notification queue reader) find in the environment. */
+/** The environment of this process's SDK clients (region, credentials) and of the `watch s3` child (whose config takes the endpoints from it). */
 const AWS_ENV = (endpoint: string): Record<string, string> => ({
   AWS_ENDPOINT_URL_S3: endpoint,
   AWS_ENDPOINT_URL_SQS: endpoint,
@@ -224,7 +224,7 @@ async function measureLatency(context: Context, mode: 'interval' | 'notified'): 
   const bucket = await createBucket(context, mode);
   const queueUrl = await createQueue(context, `${mode}-out`);
   // As fauxqs hands it out (on sqs.<region>.localhost, which does not resolve here): the feed's
-  // reader sends to AWS_ENDPOINT_URL_SQS instead, as the sink does.
+  // reader sends to sqs.endpoint instead, as the sink does.
   const notificationQueueUrl = mode === 'notified' ? await createQueue(context, `${mode}-events`) : null;
   const config = loadConfig({
     env: {},
@@ -232,7 +232,8 @@ async function measureLatency(context: Context, mode: 'interval' | 'notified'): 
       flag: FLAG,
       flags: { rules: context.rulesFile },
       state: { valkeyUrl: context.services.valkeyUrl, ...stateKeys(run, mode) },
-      sqs: { queueUrl },
+      sqs: { queueUrl, endpoint: context.services.awsEndpoint },
+      s3: { endpoint: context.services.awsEndpoint },
       enqueue: { rateLimit: 100_000 },
       strategies: {
         s3Bucket: { enabled: true, bucket, prefix: 'exports/', intervalSeconds: mode === 'interval' ? INTERVAL_SECONDS : NOTIFIED_INTERVAL_SECONDS, shadow: false, notificationQueueUrl, mapping: mapping(KEY) },

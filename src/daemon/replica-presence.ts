@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { DetectorEventBus } from '../observability/events.js';
 import type { GroupLag } from '../safety/consumer-lag.js';
 import type { ReplicaBoard, Permits } from '../state/types.js';
+import type { LagReading, ReplicaEntry, SharedRun } from '../console/board-types.js';
 import type { Role } from './leadership.js';
 
 /** A heartbeat every 5 s, heard for three of them: a replica gone is off the board within 15 s. */
@@ -16,36 +17,6 @@ const CURRENT_RUN = 'current-run';
 const LAG_READING = 'lag-gate';
 /** A lag reading older than this is not shown (the gate may have been turned off since). */
 const LAG_READING_KEPT_MS = 24 * 60 * 60 * 1000;
-
-export interface ReplicaEntry {
-  replicaId: string;
-  host: string;
-  pid: number;
-  role: Role;
-  version: string;
-  startedAt: string;
-  seenAt: string;
-}
-
-/** The leader's run in progress, as any replica reads it. */
-export interface SharedRun {
-  replicaId: string;
-  runId: string;
-  trigger: string;
-  startedAt: string;
-  enqueued: number;
-  queued: number;
-  /** Users enqueued per second since the run started. */
-  rate: number;
-  etaSeconds: number | null;
-  updatedAt: string;
-}
-
-export interface LagReading {
-  readAt: string;
-  replicaId: string;
-  groups: Array<{ group: string; topic: string; lag: number; behind: boolean }>;
-}
 
 export interface LocalRun {
   runId: string;

@@ -1,26 +1,8 @@
 /** The parts of the admin API's answers the console shows (README "Admin API"). */
 
-export interface Replica {
-  replicaId: string;
-  host: string;
-  pid: number;
-  role: 'leader' | 'follower';
-  version: string;
-  startedAt: string;
-  seenAt: string;
-}
+import type { LagReading, ReplicaEntry, SharedRun } from '../board-types.js';
 
-export interface SharedRun {
-  replicaId: string;
-  runId: string;
-  trigger: string;
-  startedAt: string;
-  enqueued: number;
-  queued: number;
-  rate: number;
-  etaSeconds: number | null;
-  updatedAt: string;
-}
+export type { LagReading, ReplicaEntry, SharedRun };
 
 export interface RunSummary {
   runId: string;
@@ -53,11 +35,11 @@ export interface Status {
   flag: string;
   role: string;
   replica: string;
-  replicas: Replica[];
+  replicas: ReplicaEntry[];
   currentRun: SharedRun | null;
   sendingPaused: Array<{ gate: string; since: string; reason: string }>;
   forgetHold: { runId: string; users: number; reason: string | null } | null;
-  lagGate: { readAt: string; replicaId: string; groups: Array<{ group: string; topic: string; lag: number; behind: boolean }> } | null;
+  lagGate: LagReading | null;
   knownUsers: number | null;
   feeds: FeedStatus[];
   lastRuns: RunSummary[];

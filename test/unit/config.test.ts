@@ -1,6 +1,8 @@
 import { chooseSink } from '../../src/config/sink-choice.js';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { loadConfig, PACKAGE_ROOT } from '../../src/config/load.js';
 import { ValidationError } from '../../src/errors.js';
 import { writeTemp } from '../helpers/files.js';
@@ -96,8 +98,14 @@ describe('flag checker selection', () => {
 
 describe('example configs in config/', () => {
   it('ff-detector.example.yaml holds every option at its default', () => {
-    const example = loadConfig({ configPath: path.join(PACKAGE_ROOT, 'config', 'ff-detector.example.yaml'), env: {}, cwd: '/somewhere' });
+    const file = path.join(PACKAGE_ROOT, 'config', 'ff-detector.example.yaml');
+    const example = loadConfig({ configPath: file, env: {}, cwd: '/somewhere' });
     const defaults = loadConfig({ env: {}, cwd: '/somewhere' });
+    // Every option is written out, not only equal by default: a new option must be added to the example.
+    const leaves = (value: unknown, at: string): string[] =>
+      value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value).flatMap(([key, inner]) => leaves(inner, at === '' ? key : `${at}.${key}`)) : [at];
+    const written = new Set(leaves(YAML.parse(readFileSync(file, 'utf8')), ''));
+    expect(leaves(defaults, '').filter((option) => !written.has(option))).toEqual([]);
     expect({ ...example, candidates: { ...example.candidates, path: '' }, flags: { ...example.flags, rules: '' }, state: { ...example.state, file: '' } }).toEqual({
       ...defaults,
       candidates: { ...defaults.candidates, path: '' },

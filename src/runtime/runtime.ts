@@ -9,8 +9,7 @@ import { loadFlagRules } from '../flags/load-rules.js';
 import { ReloadingRulesChecker } from '../flags/reloading-checker.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { FlagChecker } from '../flags/types.js';
-import type { ObjectInfo, ObjectStore, S3Location } from '../inputs/object-store.js';
-import type { S3ObjectStore } from '../inputs/s3-object-store.js';
+import { LazyS3ObjectStore } from '../inputs/lazy-s3-object-store.js';
 import { DetectorEventBus } from '../observability/events.js';
 import type { LagReader } from '../safety/consumer-lag.js';
 import type { Logger } from '../logger.js';
@@ -272,38 +271,4 @@ function qualifyTable(name: string, database: string, schema: string): TableName
   const parts = name.split('.');
   const table = parts.pop() as string;
   return { table, schema: parts.pop() ?? schema, database: parts.pop() ?? database };
-}
-
-/** Creates the S3 client only when an s3:// location is actually read. */
-class LazyS3ObjectStore implements ObjectStore {
-  private store: S3ObjectStore | undefined;
-
-  constructor(
-    private readonly client: S3Client | undefined,
-    private readonly endpoint: string | null,
-  ) {}
-
-  async open(location: S3Location): Promise<AsyncIterable<Buffer>> {
-    return (await this.get()).open(location);
-  }
-
-  async etag(location: S3Location): Promise<string> {
-    return (await this.get()).etag(location);
-  }
-
-  async list(bucket: string, prefix: string, max: number): Promise<ObjectInfo[]> {
-    return (await this.get()).list(bucket, prefix, max);
-  }
-
-  private async get(): Promise<S3ObjectStore> {
-    if (!this.store) {
-      const { S3ObjectStore } = await import('../inputs/s3-object-store.js');
-      this.store ??= new S3ObjectStore(this.client, this.endpoint);
-    }
-    return this.store;
-  }
-
-  destroy(): void {
-    this.store?.destroy();
-  }
 }

@@ -9,7 +9,7 @@ import { createGzip } from 'node:zlib';
 import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Valkey } from 'iovalkey';
-import { deleteKeys, percentile, receiveAll } from './feed-helpers.js';
+import { deleteKeys, firstArrivals, percentile, receiveAll } from './feed-helpers.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/logger.js';
 import { Runtime } from '../src/runtime/runtime.js';
@@ -309,15 +309,7 @@ async function measureLatency(context: Context, mode: 'interval' | 'notified'): 
     await runner.stop();
     await runtime.close();
   }
-  const received = await receiveAll(sqs, queueUrl, REWRITES + 1);
-  const sentAt = new Map<string, number>();
-  let duplicates = 0;
-  for (const { user, at } of received) {
-    if (sentAt.has(user)) duplicates += 1;
-    else sentAt.set(user, at);
-  }
-  const missing = users.filter((user) => !sentAt.has(user));
-  if (missing.length > 0) throw new Error(`bucket bench (${mode}): ${missing.length} of ${REWRITES} users never reached SQS`);
+  const { sentAt, duplicates } = firstArrivals(await receiveAll(sqs, queueUrl, REWRITES + 1), users, `bucket bench (${mode})`);
   return { sent: users.map((user) => (sentAt.get(user) as number) - (putAt.get(user) as number)), applied: appliedMs, late, duplicates };
 }
 

@@ -20,6 +20,22 @@ export async function receiveAll(sqs: SQSClient, queueUrl: string, expected: num
 }
 
 /** Nearest rank. */
+/**
+ * When each user's first message reached the queue, and how many came again; throws naming the
+ * users that never arrived (a bench whose users were lost must not report a latency).
+ */
+export function firstArrivals(received: ReadonlyArray<{ user: string; at: number }>, users: readonly string[], bench: string): { sentAt: Map<string, number>; duplicates: number } {
+  const sentAt = new Map<string, number>();
+  let duplicates = 0;
+  for (const { user, at } of received) {
+    if (sentAt.has(user)) duplicates += 1;
+    else sentAt.set(user, at);
+  }
+  const missing = users.filter((user) => !sentAt.has(user));
+  if (missing.length > 0) throw new Error(`${bench}: ${missing.length} of ${users.length} users never reached SQS (e.g. ${missing.slice(0, 3).join(', ')})`);
+  return { sentAt, duplicates };
+}
+
 export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;

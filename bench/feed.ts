@@ -11,7 +11,7 @@ import { Runtime } from '../src/runtime/runtime.js';
 import { FeedRunner } from '../strategies/feed-runner.js';
 import { feedStrategy, KAFKA_TOPIC } from '../strategies/index.js';
 import { benchDir, FLAG } from './fixtures.js';
-import { deleteKeys, percentile, receiveAll } from './feed-helpers.js';
+import { deleteKeys, firstArrivals, percentile, receiveAll } from './feed-helpers.js';
 
 /**
  * Strategy B, the flag topic's feed (strategies/feed-runner.ts over src/feeds/topic-feed.ts),
@@ -204,15 +204,7 @@ async function measureLatency(context: Context): Promise<Pick<FeedFigures, 'late
     await producer.disconnect();
     await runtime.close();
   }
-  const received = await receiveAll(context.sqs, queueUrl, LATENCY_USERS + 1);
-  const sentAt = new Map<string, number>();
-  let duplicates = 0;
-  for (const { user, at } of received) {
-    if (sentAt.has(user)) duplicates += 1;
-    else sentAt.set(user, at);
-  }
-  const missing = users.filter((user) => !sentAt.has(user));
-  if (missing.length > 0) throw new Error(`feed bench: ${missing.length} of ${LATENCY_USERS} users never reached SQS (e.g. ${missing.slice(0, 3).join(', ')})`);
+  const { sentAt, duplicates } = firstArrivals(await receiveAll(context.sqs, queueUrl, LATENCY_USERS + 1), users, 'feed bench');
   const server = users.map((user) => (sentAt.get(user) as number) - (producedAt.get(user) as number));
   const drained = users.map((user) => (drainedAt.get(user) as number) - (producedAt.get(user) as number));
   const applied = users.map((user) => (appliedAt.get(user) as number) - (producedAt.get(user) as number));

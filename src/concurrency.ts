@@ -42,3 +42,19 @@ export class Semaphore {
     }
   }
 }
+
+/** What `within` answers when the deadline passed first. */
+export const TIMED_OUT = Symbol('timed out');
+
+/**
+ * `work`'s result, or TIMED_OUT once `ms` have passed (a rejection still rejects). The timer is
+ * cleared as soon as either side settles; `work` itself goes on — the caller decides what a late
+ * answer means.
+ */
+export function within<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

@@ -20,10 +20,14 @@ function asset(body: string, contentType: string): AdminResponse {
   return { status: 200, body, contentType, headers: PAGE_HEADERS };
 }
 
-/** Read at each request (small, rare): a daemon running from the sources finds them once built. */
+const scripts = new Map<string, string>();
+
+/** Read at the first request and kept (a missing build is reported, and looked for again next time). */
 function script(name: string): AdminResponse {
   try {
-    return asset(readFileSync(path.join(SCRIPT_DIR, name), 'utf8'), 'text/javascript; charset=utf-8');
+    let text = scripts.get(name);
+    if (text === undefined) scripts.set(name, (text = readFileSync(path.join(SCRIPT_DIR, name), 'utf8')));
+    return asset(text, 'text/javascript; charset=utf-8');
   } catch {
     return { status: 500, body: { error: `console script ${name} is missing: run npm run build` } };
   }

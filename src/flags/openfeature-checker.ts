@@ -1,5 +1,5 @@
 import type { EvaluationContext, EvaluationDetails } from '@openfeature/server-sdk';
-import { mapWithConcurrency, Semaphore } from '../concurrency.js';
+import { mapWithConcurrency, Semaphore, TIMED_OUT, within } from '../concurrency.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { systemClock, type Clock } from '../time.js';
@@ -34,8 +34,6 @@ const PROVIDER_FAILURES: ReadonlySet<string> = new Set(['GENERAL', 'PROVIDER_NOT
 
 /** `problem` keys the failures log line (a code, never a per-call message); `detail` is one example's message. */
 type Outcome = { result: FlagResult; problem?: string; detail?: string };
-
-const TIMED_OUT = Symbol('timed out');
 
 /**
  * Evaluates the target flag for each user through an OpenFeature provider, `targetingKey` = the
@@ -88,7 +86,7 @@ export class OpenFeatureFlagChecker implements FlagChecker {
       // The slot is held until the provider's call settles, not until the deadline: calls left
       // running past their timeout still count against the limit (a slow service gets no more).
       const call = this.inFlight.run(() => this.client.getBooleanDetails(this.options.flagKey, false, { targetingKey: userId }));
-      answer = await withTimeout(call, this.options.timeoutMs);
+      answer = await within(call, this.options.timeoutMs);
     } catch (error) {
       // The SDK turns a provider's exception into an error code; a client that throws all the same is a failure too.
       return this.failed('provider error', errorMessage(error));
@@ -112,13 +110,4 @@ export class OpenFeatureFlagChecker implements FlagChecker {
     this.breaker.failed(detail === undefined ? problem : `${problem}: ${detail}`);
     return { result: 'unevaluable', problem, ...(detail === undefined ? {} : { detail }) };
   }
-}
-
-/** The evaluation, or TIMED_OUT once `ms` have passed; the timer never outlives the answer. */
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OpenFeature, type Logger as OpenFeatureLogger, type Provider } from '@openfeature/server-sdk';
+import { TIMED_OUT, within } from '../concurrency.js';
 import { FfError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { withAnalyticsOff } from './openfeature-analytics.js';
@@ -114,39 +115,21 @@ function isServerProvider(value: unknown): value is Provider {
 }
 
 async function waitUntilReady(ready: Promise<void>, settings: OpenFeatureSettings, logger: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), settings.readyTimeoutMs);
-  });
   try {
-    const outcome = await Promise.race([ready.then(() => 'ready' as const), timedOut]);
-    if (outcome === 'ready') logger.info('OpenFeature provider ready');
+    // A failure after the timeout is the SDK's to record (the provider's status, ERROR or FATAL).
+    if ((await within(ready, settings.readyTimeoutMs)) !== TIMED_OUT) logger.info('OpenFeature provider ready');
     else logger.warn(`the OpenFeature provider was not ready within ${settings.readyTimeoutMs} ms (flags.openfeature.readyTimeoutMs): its users are unevaluable until it is`);
   } catch (error) {
     logger.warn({ err: error }, `the OpenFeature provider failed to start (${errorMessage(error)}): its users are unevaluable until it recovers`);
-  } finally {
-    // A failure after the timeout is the SDK's to record (the provider's status, ERROR or FATAL).
-    clearTimeout(timer);
   }
 }
 
 async function closeProvider(provider: Provider, logger: Logger): Promise<void> {
   if (!provider.onClose) return;
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      provider.onClose(),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          logger.warn(`the OpenFeature provider did not close within ${CLOSE_TIMEOUT_MS} ms; going on`);
-          resolve();
-        }, CLOSE_TIMEOUT_MS);
-      }),
-    ]);
+    if ((await within(provider.onClose(), CLOSE_TIMEOUT_MS)) === TIMED_OUT) logger.warn(`the OpenFeature provider did not close within ${CLOSE_TIMEOUT_MS} ms; going on`);
   } catch (error) {
     logger.warn({ err: error }, `closing the OpenFeature provider failed: ${errorMessage(error)}`);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

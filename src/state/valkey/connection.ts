@@ -1,6 +1,7 @@
 import { Cluster, Valkey } from 'iovalkey';
 import { FfError, errorMessage } from '../../errors.js';
 import { SECOND } from '../../time.js';
+import { TIMED_OUT, within } from '../../concurrency.js';
 
 export interface ValkeyConnectionOptions {
   url: string;
@@ -71,14 +72,10 @@ export class ValkeyConnection {
     this.closed = true;
     if (this.client.status === 'end' || this.client.status === 'wait') return;
     // QUIT to a Valkey gone silent is never answered: close within the connect timeout regardless.
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.options.connectTimeoutMs)));
     try {
-      if ((await Promise.race([this.client.quit(), deadline])) === 'timeout') this.client.disconnect();
+      if ((await within(this.client.quit(), this.options.connectTimeoutMs)) === TIMED_OUT) this.client.disconnect();
     } catch {
       this.client.disconnect();
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -141,32 +138,23 @@ export class ValkeyConnection {
    * nothing left to wake the process, which then exits mid-run (code 13) without its summary: a
    * connect gets a deadline of its own, and the client is dropped when it passes.
    */
-  private withDeadline(connecting: Promise<void>): Promise<void> {
+  private async withDeadline(connecting: Promise<void>): Promise<void> {
     const limit = 2 * this.options.connectTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.client.disconnect();
-        reject(new Error(`not connected within ${limit} ms`));
-      }, limit);
-    });
-    return Promise.race([connecting, deadline]).finally(() => clearTimeout(timer));
+    if ((await within(connecting, limit)) !== TIMED_OUT) return;
+    this.client.disconnect();
+    throw new Error(`not connected within ${limit} ms`);
   }
 
   /**
    * One timer per call (a batch), not per command as iovalkey's commandTimeout would set: a
    * call unanswered in time fails, and the connection, in an unknown state, is dropped.
    */
-  private withTimeout<T>(what: string, work: Promise<T>): Promise<T> {
+  private async withTimeout<T>(what: string, work: Promise<T>): Promise<T> {
     const limit = this.options.commandTimeoutMs ?? 10 * SECOND;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.client.disconnect();
-        reject(new Error(`no reply to ${what} within ${limit} ms`));
-      }, limit);
-    });
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+    const reply = await within(work, limit);
+    if (reply !== TIMED_OUT) return reply;
+    this.client.disconnect();
+    throw new Error(`no reply to ${what} within ${limit} ms`);
   }
 }
 
